@@ -1,0 +1,278 @@
+/**
+ * `KeyCustody` for the AWS flow: each private key is sealed in process with AES-256-GCM under a
+ * fresh KMS data key whose encryption context binds tenant and certificate, and the sealed object
+ * is written create-only to S3 at `tenants/<tenantId>/keys/<keyRef>` (SSE-KMS on top).
+ *
+ * Object body (JSON): format version, the KMS-encrypted data key, IV, GCM tag and ciphertext. The
+ * GCM AAD repeats tenant, certificate and keyRef, so an object copied to another tenant or
+ * certificate fails twice over: KMS refuses the data key (wrong context) and GCM the ciphertext.
+ *
+ * The plaintext data key and the key DER live only in memory for one call and are zeroed after
+ * use; nothing here logs, and no error message carries key bytes.
+ */
+import crypto from 'node:crypto';
+import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AppError } from '../../../shared/errors';
+import type { KeyCustody, KeyReference } from '../../../shared/ports';
+import { callAws, errorName } from './aws-errors';
+
+/** Configuration of {@link KmsS3Keystore}, read once at cold start. */
+export interface KmsS3KeystoreConfig {
+  bucketName: string;
+  /** The symmetric KMS key (id, ARN or alias) for data keys and SSE-KMS. */
+  kmsKeyId: string;
+}
+
+const FORMAT_VERSION = 1;
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+/** Tenant and certificate ids and keyRefs become S3 key segments: a strict charset, no leading dot. */
+const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
+interface SealedObject {
+  v: number;
+  alg: 'AES-256-GCM';
+  tenantId: string;
+  certificateId: string;
+  /** The data key as KMS encrypted it (base64). */
+  dataKey: string;
+  iv: string;
+  tag: string;
+  ciphertext: string;
+}
+
+/** The S3 object key of a stored private key. */
+export function keyObjectKey(tenantId: string, keyRef: string): string {
+  return `tenants/${tenantId}/keys/${keyRef}`;
+}
+
+/** `KeyCustody` on KMS data keys and S3; clients are passed in, the config read once. */
+export class KmsS3Keystore implements KeyCustody {
+  private readonly bucket: string;
+  private readonly kmsKeyId: string;
+
+  constructor(
+    private readonly kms: KMSClient,
+    private readonly s3: S3Client,
+    config: KmsS3KeystoreConfig,
+  ) {
+    this.bucket = config.bucketName;
+    this.kmsKeyId = config.kmsKeyId;
+  }
+
+  async store(ref: KeyReference, pkcs8Der: Buffer, _certificatePem: string): Promise<{ keyRef: string }> {
+    assertSafeName('tenantId', ref.tenantId);
+    assertSafeName('certificateId', ref.certificateId);
+    assertRsaPkcs8(pkcs8Der);
+    // A fresh random suffix per upload: a retried store never overwrites an earlier key.
+    const keyRef = `${ref.certificateId}.${crypto.randomBytes(8).toString('hex')}`;
+    const generated = await callAws('Key custody (KMS)', () =>
+      this.kms.send(
+        new GenerateDataKeyCommand({
+          KeyId: this.kmsKeyId,
+          KeySpec: 'AES_256',
+          EncryptionContext: encryptionContext(ref),
+        }),
+      ),
+    );
+    if (generated.Plaintext === undefined || generated.CiphertextBlob === undefined) {
+      throw new Error('KMS GenerateDataKey returned no data key.');
+    }
+    const dataKey = Buffer.from(generated.Plaintext);
+    let body: string;
+    try {
+      body = JSON.stringify(seal(dataKey, ref, keyRef, pkcs8Der, Buffer.from(generated.CiphertextBlob)));
+    } finally {
+      dataKey.fill(0);
+      generated.Plaintext.fill(0);
+    }
+    await callAws('Key custody (S3)', () =>
+      this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: keyObjectKey(ref.tenantId, keyRef),
+          Body: body,
+          ContentType: 'application/json',
+          // Create-only: S3 refuses the write (412) if an object already has this key.
+          IfNoneMatch: '*',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: this.kmsKeyId,
+        }),
+      ),
+    );
+    return { keyRef };
+  }
+
+  async remove(ref: KeyReference, keyRef: string): Promise<void> {
+    assertSafeName('tenantId', ref.tenantId);
+    assertSafeName('keyRef', keyRef);
+    // S3 answers 204 for a missing key too, so removing twice is not an error.
+    await callAws('Key custody (S3)', () =>
+      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keyObjectKey(ref.tenantId, keyRef) })),
+    );
+  }
+
+  async unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer> {
+    assertSafeName('tenantId', ref.tenantId);
+    assertSafeName('keyRef', keyRef);
+    if (!keyRef.startsWith(`${ref.certificateId}.`)) {
+      throw new AppError(
+        'NO_MATCHING_KEY',
+        `The key reference does not belong to certificate '${ref.certificateId}'.`,
+        {
+          details: { certificateId: ref.certificateId },
+        },
+      );
+    }
+    const sealed = await this.readSealed(ref, keyRef);
+    const der = await this.open(ref, keyRef, sealed);
+    try {
+      const privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      try {
+        return crypto.privateDecrypt(
+          { key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+          wrappedKey,
+        );
+      } catch {
+        throw new AppError(
+          'NO_MATCHING_KEY',
+          `The session key was not wrapped for the key of certificate '${ref.certificateId}'.`,
+          { details: { certificateId: ref.certificateId } },
+        );
+      }
+    } finally {
+      der.fill(0);
+    }
+  }
+
+  private async readSealed(ref: KeyReference, keyRef: string): Promise<SealedObject> {
+    let text: string;
+    try {
+      const out = await callAws('Key custody (S3)', () =>
+        this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: keyObjectKey(ref.tenantId, keyRef) })),
+      );
+      text = (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (error) {
+      if (errorName(error) === 'NoSuchKey') {
+        throw new AppError(
+          'NO_MATCHING_KEY',
+          `No private key is held for certificate '${ref.certificateId}'.`,
+          {
+            details: { certificateId: ref.certificateId },
+          },
+        );
+      }
+      throw error;
+    }
+    try {
+      const parsed = JSON.parse(text) as SealedObject;
+      if (parsed.v !== FORMAT_VERSION || parsed.alg !== 'AES-256-GCM') throw new Error('unknown format');
+      return parsed;
+    } catch {
+      throw unusable(ref);
+    }
+  }
+
+  private async open(ref: KeyReference, keyRef: string, sealed: SealedObject): Promise<Buffer> {
+    let dataKey: Buffer;
+    try {
+      const out = await callAws('Key custody (KMS)', () =>
+        this.kms.send(
+          new DecryptCommand({
+            KeyId: this.kmsKeyId,
+            CiphertextBlob: Buffer.from(sealed.dataKey, 'base64'),
+            // Must be the context it was sealed with: a key moved to another tenant stays shut.
+            EncryptionContext: encryptionContext(ref),
+          }),
+        ),
+      );
+      if (out.Plaintext === undefined) throw unusable(ref);
+      dataKey = Buffer.from(out.Plaintext);
+      out.Plaintext.fill(0);
+    } catch (error) {
+      if (errorName(error) === 'InvalidCiphertextException' || errorName(error) === 'IncorrectKeyException') {
+        throw unusable(ref);
+      }
+      throw error;
+    }
+    try {
+      const decipher = crypto.createDecipheriv('aes-256-gcm', dataKey, Buffer.from(sealed.iv, 'base64'), {
+        authTagLength: TAG_LENGTH,
+      });
+      decipher.setAAD(aad(ref, keyRef));
+      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+      return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
+    } catch {
+      throw unusable(ref);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+}
+
+function encryptionContext(ref: KeyReference): Record<string, string> {
+  return { tenantId: ref.tenantId, certificateId: ref.certificateId };
+}
+
+function aad(ref: KeyReference, keyRef: string): Buffer {
+  // NUL cannot occur in the validated names, so the concatenation is unambiguous.
+  return Buffer.from(
+    `reccert-key\0${FORMAT_VERSION}\0${ref.tenantId}\0${ref.certificateId}\0${keyRef}`,
+    'utf8',
+  );
+}
+
+function seal(
+  dataKey: Buffer,
+  ref: KeyReference,
+  keyRef: string,
+  plaintext: Buffer,
+  encryptedDataKey: Buffer,
+): SealedObject {
+  const iv = crypto.randomBytes(IV_LENGTH);
+  const cipher = crypto.createCipheriv('aes-256-gcm', dataKey, iv, { authTagLength: TAG_LENGTH });
+  cipher.setAAD(aad(ref, keyRef));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return {
+    v: FORMAT_VERSION,
+    alg: 'AES-256-GCM',
+    tenantId: ref.tenantId,
+    certificateId: ref.certificateId,
+    dataKey: encryptedDataKey.toString('base64'),
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    ciphertext: ciphertext.toString('base64'),
+  };
+}
+
+function unusable(ref: KeyReference): AppError {
+  return new AppError(
+    'INTERNAL_ERROR',
+    `The stored key of certificate '${ref.certificateId}' cannot be opened (damaged, or moved from another tenant or certificate).`,
+    { details: { certificateId: ref.certificateId } },
+  );
+}
+
+function assertRsaPkcs8(der: Buffer): void {
+  let type: string | undefined;
+  try {
+    type = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).asymmetricKeyType;
+  } catch {
+    type = undefined;
+  }
+  // The core validates uploads; reaching this is a wiring bug, so a plain error (no key bytes).
+  if (type !== 'rsa') throw new Error('Key custody accepts only an RSA private key as PKCS#8 DER.');
+}
+
+function assertSafeName(what: string, value: string): void {
+  if (!SAFE_NAME.test(value)) {
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `The ${what} is not a safe name (letters, digits, '.', '_', '-').`,
+      {
+        details: { [what]: value.slice(0, 64) },
+      },
+    );
+  }
+}

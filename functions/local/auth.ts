@@ -1,0 +1,79 @@
+/**
+ * Local runtime tokens: HS256 JWTs signed with a secret kept in the data directory (mode 0600).
+ * `npx reccert token` mints them; the local server verifies them.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jwtVerify, SignJWT } from 'jose';
+import type { Principal, Role } from '../../shared/domain/types';
+import { AuthError } from '../../shared/errors';
+import { principalFromClaims } from '../../shared/http/auth';
+
+export const LOCAL_ISSUER = 'reccert-local';
+export const LOCAL_AUDIENCE = 'reccert';
+
+/** Reads the token secret from `<dataDir>/token.secret`, creating it (0600) on first use. */
+export function loadOrCreateTokenSecret(dataDir: string): Buffer {
+  const path = join(dataDir, 'token.secret');
+  if (!existsSync(path)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      // Another process created it first; use theirs.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  const secret = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+  if (secret.length < 32)
+    throw new Error(`${path} does not hold a 32-byte secret; delete it to create a new one.`);
+  return secret;
+}
+
+export interface MintOptions {
+  subject?: string;
+  tenants: string[];
+  roles: Role[];
+  /** Lifetime in seconds (default 12 hours). */
+  expiresInSeconds?: number;
+  now?: Date;
+}
+
+/** Signs a local token the local server accepts. */
+export async function mintLocalToken(secret: Buffer, options: MintOptions): Promise<string> {
+  const now = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  const claims: Record<string, unknown> = { roles: options.roles };
+  if (options.tenants.length === 1) claims.tenant = options.tenants[0];
+  else claims.tenants = options.tenants;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(options.subject ?? 'local-admin')
+    .setIssuer(LOCAL_ISSUER)
+    .setAudience(LOCAL_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.expiresInSeconds ?? 12 * 3600))
+    .sign(secret);
+}
+
+/** Verifies a bearer token signed with the local secret and returns the caller. */
+export async function verifyLocalToken(secret: Buffer, token: string): Promise<Principal> {
+  try {
+    const { payload } = await jwtVerify(token, secret, {
+      issuer: LOCAL_ISSUER,
+      audience: LOCAL_AUDIENCE,
+      algorithms: ['HS256'],
+    });
+    return principalFromClaims(payload);
+  } catch (error) {
+    if (error instanceof AuthError) throw error;
+    throw new AuthError(
+      'UNAUTHORIZED',
+      'The bearer token is invalid or expired. Get a new one (npx reccert token).',
+      {
+        cause: error,
+      },
+    );
+  }
+}

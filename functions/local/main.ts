@@ -1,0 +1,36 @@
+/** `npm start`: the local runtime on 127.0.0.1:$PORT with data in $DATA_DIR. */
+
+import { mintLocalToken } from './auth';
+import { ConfigError, readLocalConfig } from './config';
+import { startLocalRuntime } from './server';
+
+async function main(): Promise<void> {
+  const config = readLocalConfig();
+  const runtime = await startLocalRuntime(config);
+  const token = await mintLocalToken(runtime.tokenSecret, {
+    subject: 'local-admin',
+    tenants: [config.devTenant],
+    roles: ['admin', 'decrypt'],
+  });
+  process.stderr.write(
+    [
+      `reccert ${config.flow} flow listening on ${runtime.url} (data: ${config.dataDir})`,
+      `admin page: ${runtime.url}/#token=${token}`,
+      `API token for tenant '${config.devTenant}' (admin, decrypt): ${token}`,
+      'more tokens: npx reccert token --tenant <id> --role admin [--role decrypt]',
+      '',
+    ].join('\n'),
+  );
+  const stop = async () => {
+    await runtime.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError || error instanceof Error ? error.message : String(error);
+  process.stderr.write(`reccert: ${message}\n`);
+  process.exit(1);
+});

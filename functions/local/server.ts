@@ -1,0 +1,293 @@
+/**
+ * The local runtime: one process serving the v1 API over node:http with SQLite metadata, the
+ * encrypted file keystore, an in-process event queue and a daily expiry-scan timer.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
+import { AppError } from '../../shared/errors';
+import { MAX_BODY_BYTES } from '../../shared/http/body';
+import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '../../shared/http/handler';
+import { buildOpenApiDocument } from '../../shared/http/openapi';
+import { jsonLogger } from '../../shared/logging';
+import type { Logger, NotificationSink } from '../../shared/ports';
+import { applyIvrAssignment } from '../../shared/usecases/assignments';
+import type { CoreDeps } from '../../shared/usecases/deps';
+import { runExpiryScan } from '../../shared/usecases/expiry-scan';
+import { loadOrCreateTokenSecret, mintLocalToken, verifyLocalToken } from './auth';
+import type { LocalConfig } from './config';
+import { InProcessEventQueue } from './event-queue';
+import { FileKeystore, loadOrCreateMasterKey } from './file-keystore';
+import { SqliteCertificateRepository } from './sqlite-repository';
+
+export const VERSION: string = (require('../../package.json') as { version: string }).version;
+
+export interface LocalRuntime {
+  server: Server;
+  url: string;
+  deps: CoreDeps;
+  events: InProcessEventQueue;
+  tokenSecret: Buffer;
+  close(): Promise<void>;
+}
+
+const STATIC_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+};
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+class WebhookSink implements NotificationSink {
+  constructor(
+    private readonly url: string,
+    private readonly logger: Logger,
+  ) {}
+  async notify(notifications: ExpiryNotification[]): Promise<void> {
+    for (const n of notifications) {
+      try {
+        const response = await fetch(this.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(n),
+          signal: AbortSignal.timeout(5000),
+        });
+        if (!response.ok) this.logger.warn('webhook refused a notification', { status: response.status });
+      } catch (error) {
+        this.logger.warn('webhook unreachable', { error: String(error) });
+      }
+    }
+  }
+}
+
+/** Reads the body up to the limit; a larger body is answered with 413 without reading it all. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolveBody, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      reject(
+        new AppError('PAYLOAD_TOO_LARGE', `The request body is over ${limit / 1024} KiB.`, {
+          details: { limitBytes: limit },
+        }),
+      );
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(
+          new AppError('PAYLOAD_TOO_LARGE', `The request body is over ${limit / 1024} KiB.`, {
+            details: { limitBytes: limit },
+          }),
+        );
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolveBody(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function msUntilNextScan(now: Date, hourUtc: number): number {
+  const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), hourUtc));
+  if (next.getTime() <= now.getTime()) next.setUTCDate(next.getUTCDate() + 1);
+  return next.getTime() - now.getTime();
+}
+
+/** Starts the local runtime. */
+export async function startLocalRuntime(
+  config: LocalConfig,
+  logger: Logger = jsonLogger(config.logLevel),
+): Promise<LocalRuntime> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const masterKey = await loadOrCreateMasterKey(config.dataDir, config.masterKey);
+  const tokenSecret = loadOrCreateTokenSecret(config.dataDir);
+  const repo = new SqliteCertificateRepository(join(config.dataDir, 'reccert.db'));
+  const custody = new FileKeystore(config.dataDir, masterKey);
+  masterKey.fill(0);
+  const events = new InProcessEventQueue(logger);
+  const deps: CoreDeps = {
+    repo,
+    custody,
+    events,
+    clock: { now: () => new Date() },
+    ids: { newId: randomUUID },
+    logger,
+    config: {
+      flow: config.flow,
+      expiryThresholdsDays: config.expiryThresholdsDays,
+      defaultIvrProfile: 'record',
+    },
+    ...(config.webhookUrl ? { notificationSink: new WebhookSink(config.webhookUrl, logger) } : {}),
+  };
+  events.subscribe('IvrAssignmentRequested', (event: DomainEvent) => applyIvrAssignment(deps, event));
+
+  await sweepOrphanKeys(repo, custody, logger);
+
+  let openApi: unknown;
+  const handle = createApiHandler({
+    deps,
+    version: VERSION,
+    authenticate: async (request: ApiRequest) => {
+      const token = bearerToken(request.headers);
+      if (!token)
+        throw new AppError(
+          'UNAUTHORIZED',
+          'A bearer token is required (Authorization: Bearer <token>; npx reccert token).',
+        );
+      return verifyLocalToken(tokenSecret, token);
+    },
+    openApiDocument: () => {
+      openApi ??= buildOpenApiDocument(VERSION);
+      return openApi;
+    },
+  });
+
+  const webRoot = resolve(config.webDir);
+
+  async function serveStatic(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(1));
+    const file = normalize(join(webRoot, relative));
+    if (!file.startsWith(webRoot + sep)) return false;
+    try {
+      const info = await stat(file);
+      if (!info.isFile()) return false;
+    } catch {
+      return false;
+    }
+    res.writeHead(200, {
+      'content-type': STATIC_TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+      'content-security-policy':
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+      ...SECURITY_HEADERS,
+    });
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file).pipe(res);
+    return true;
+  }
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') {
+        if (config.devToken && url.pathname === '/dev/token' && req.method === 'GET') {
+          const token = await mintLocalToken(tokenSecret, {
+            subject: 'dev-admin',
+            tenants: [config.devTenant],
+            roles: ['admin', 'decrypt'],
+          });
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            'cache-control': 'no-store',
+            ...SECURITY_HEADERS,
+          });
+          res.end(JSON.stringify({ token, tenant: config.devTenant, flow: config.flow }));
+          return;
+        }
+        if (await serveStatic(req, res, url.pathname)) return;
+      }
+      const body = await readBody(req, MAX_BODY_BYTES);
+      const query: Record<string, string> = {};
+      for (const [k, v] of url.searchParams) query[k] = v;
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      const response = await handle({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query,
+        headers,
+        body,
+      });
+      res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+      res.end(response.body);
+    } catch (error) {
+      const appError =
+        error instanceof AppError
+          ? error
+          : new AppError('VALIDATION_ERROR', 'The request could not be read.', { cause: error });
+      const response = errorResponse(appError, { connection: 'close' });
+      res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+      res.end(response.body);
+    }
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
+
+  let timer: NodeJS.Timeout | undefined;
+  const scheduleScan = () => {
+    timer = setTimeout(
+      async () => {
+        try {
+          await runExpiryScan(deps);
+        } catch (error) {
+          logger.error('scheduled expiry scan failed', { error: String(error) });
+        }
+        scheduleScan();
+      },
+      msUntilNextScan(new Date(), config.scanHourUtc),
+    );
+    timer.unref();
+  };
+  scheduleScan();
+
+  return {
+    server,
+    url,
+    deps,
+    events,
+    tokenSecret,
+    async close() {
+      if (timer) clearTimeout(timer);
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await events.idle();
+      repo.close();
+    },
+  };
+}
+
+/**
+ * Removes keys that no certificate refers to: what an upload leaves behind if the process died
+ * between sealing the key and writing the metadata. Runs at start-up, before any request: one
+ * process owns a data directory.
+ */
+async function sweepOrphanKeys(
+  repo: SqliteCertificateRepository,
+  custody: FileKeystore,
+  logger: Logger,
+): Promise<void> {
+  const stored = await custody.listKeyRefs();
+  let removed = 0;
+  for (const key of stored) {
+    const record = await repo.getCertificate(key.tenantId, key.certificateId);
+    if (record?.keyRef === key.keyRef) continue;
+    await custody.remove({ tenantId: key.tenantId, certificateId: key.certificateId, alias: '' }, key.keyRef);
+    removed++;
+  }
+  if (removed > 0) logger.warn('removed orphaned keys', { removed });
+}

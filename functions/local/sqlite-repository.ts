@@ -1,0 +1,406 @@
+/**
+ * The local runtime's certificate repository: one embedded SQLite file (better-sqlite3).
+ *
+ * better-sqlite3 is synchronous, so every statement runs to completion inside one call and the
+ * single connection is never shared mid-query; the methods are still `async` so that thrown errors
+ * become rejections like in the cloud adapters. Conditional writes (version checks, insert-or-
+ * ignore, cursor compare-and-set) are plain SQL conditions, which makes them atomic.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AuditEntry,
+  CertificateRecord,
+  ExpiryNotification,
+  TenantAssignments,
+  VersionedAssignments,
+} from '../../shared/domain/types';
+import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
+import { type CertificateRepository, emptyAssignments } from '../../shared/ports';
+
+/** One schema step; `version` is what `PRAGMA user_version` holds once it is applied. */
+interface Migration {
+  version: number;
+  sql: string;
+}
+
+/**
+ * Schema steps, applied in order at open. Never edit a released step: append a new one, so an
+ * existing data dir is brought forward rather than silently diverging.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE certificates (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL,
+        next_notify_at TEXT,
+        notified_threshold_days INTEGER,
+        record TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+      );
+      CREATE INDEX certificates_by_upload ON certificates (tenant_id, uploaded_at, id);
+      CREATE INDEX certificates_due ON certificates (next_notify_at, tenant_id, id)
+        WHERE next_notify_at IS NOT NULL;
+
+      CREATE TABLE assignments (
+        tenant_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        version INTEGER NOT NULL
+      );
+
+      CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        certificate_id TEXT NOT NULL,
+        threshold_days INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (tenant_id, certificate_id, threshold_days)
+      );
+      CREATE INDEX notifications_by_tenant ON notifications (tenant_id, created_at, seq);
+
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        entry TEXT NOT NULL
+      );
+      CREATE INDEX audit_by_tenant ON audit (tenant_id, at, seq);
+    `,
+  },
+];
+
+/** The schema version this code writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+interface CertificateRow {
+  tenant_id: string;
+  id: string;
+  next_notify_at: string | null;
+  notified_threshold_days: number | null;
+  record: string;
+}
+
+interface NotificationRow {
+  tenant_id: string;
+  certificate_id: string;
+  threshold_days: number;
+  kind: ExpiryNotification['kind'];
+  not_after: string;
+  created_at: string;
+}
+
+/** Options for {@link SqliteCertificateRepository}. */
+export interface SqliteRepositoryOptions {
+  /** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * `CertificateRepository` on one SQLite database file. Several processes may open the same file
+ * (WAL mode); each write is one statement or one transaction.
+ */
+export class SqliteCertificateRepository implements CertificateRepository {
+  private readonly db: Database.Database;
+  /** Only a connection this class opened is closed by `close()`. */
+  private readonly ownsConnection: boolean;
+  private readonly stmts: ReturnType<typeof prepareStatements>;
+
+  /**
+   * @param target a database file path (its folder is created, mode 0700) or an open connection.
+   */
+  constructor(target: string | Database.Database, options: SqliteRepositoryOptions = {}) {
+    if (typeof target === 'string') {
+      if (target !== ':memory:' && !target.startsWith('file:')) {
+        fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true, mode: 0o700 });
+      }
+      this.db = new Database(target);
+      this.ownsConnection = true;
+    } else {
+      this.db = target;
+      this.ownsConnection = false;
+    }
+    try {
+      // busy_timeout first: the journal-mode switch itself may wait for another process.
+      this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode: a power loss may lose the last commits but never corrupts the file.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+      this.stmts = prepareStatements(this.db);
+    } catch (error) {
+      if (this.ownsConnection) this.db.close();
+      throw error;
+    }
+  }
+
+  /** The schema version of the open database (for diagnostics and tests). */
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Closes the connection if this repository opened it; later calls fail. */
+  close(): void {
+    if (this.ownsConnection && this.db.open) this.db.close();
+  }
+
+  async createCertificate(record: CertificateRecord): Promise<void> {
+    try {
+      this.stmts.insertCertificate.run({
+        tenantId: record.tenantId,
+        id: record.id,
+        uploadedAt: record.uploadedAt,
+        nextNotifyAt: record.nextNotifyAt,
+        notifiedThresholdDays: record.notifiedThresholdDays,
+        record: serializeRecord(record),
+      });
+    } catch (error) {
+      if (isConstraint(error, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
+        throw new AlreadyExists(`Certificate '${record.id}' already exists for tenant '${record.tenantId}'.`);
+      }
+      throw error;
+    }
+  }
+
+  async getCertificate(tenantId: string, certificateId: string): Promise<CertificateRecord | undefined> {
+    const row = this.stmts.getCertificate.get({ tenantId, id: certificateId }) as CertificateRow | undefined;
+    return row === undefined ? undefined : deserializeRecord(row);
+  }
+
+  async listCertificates(tenantId: string): Promise<CertificateRecord[]> {
+    const rows = this.stmts.listCertificates.all({ tenantId }) as CertificateRow[];
+    return rows.map(deserializeRecord);
+  }
+
+  async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
+    this.stmts.deleteCertificate.run({ tenantId, id: certificateId });
+  }
+
+  async getAssignments(tenantId: string): Promise<VersionedAssignments> {
+    const row = this.stmts.getAssignments.get({ tenantId }) as { state: string; version: number } | undefined;
+    if (row === undefined) return { state: emptyAssignments(), version: undefined };
+    return { state: JSON.parse(row.state) as TenantAssignments, version: String(row.version) };
+  }
+
+  async saveAssignments(
+    tenantId: string,
+    state: TenantAssignments,
+    expectedVersion: string | undefined,
+    options?: { deleteCertificateId?: string },
+  ): Promise<void> {
+    const json = JSON.stringify(state);
+    const write = this.db.transaction(() => {
+      if (expectedVersion === undefined) {
+        const inserted = this.stmts.insertAssignments.run({ tenantId, state: json });
+        if (inserted.changes === 0) throw new ConcurrencyConflict();
+      } else {
+        const version = parseVersion(expectedVersion);
+        if (version === undefined) throw new ConcurrencyConflict();
+        const updated = this.stmts.updateAssignments.run({ tenantId, state: json, version });
+        if (updated.changes === 0) throw new ConcurrencyConflict();
+      }
+      // Same transaction: the record goes only if the guarded state write above succeeded.
+      if (options?.deleteCertificateId !== undefined) {
+        this.stmts.deleteCertificate.run({ tenantId, id: options.deleteCertificateId });
+      }
+    });
+    // IMMEDIATE takes the write lock up front, so another process cannot slip in between the
+    // version check and the write (it waits on busy_timeout instead).
+    write.immediate();
+  }
+
+  async *findDueForNotification(now: string, pageSize: number): AsyncGenerator<CertificateRecord[]> {
+    const limit = Math.max(1, Math.floor(pageSize));
+    let page = this.stmts.dueFirstPage.all({ now, limit }) as CertificateRow[];
+    while (page.length > 0) {
+      const last = page[page.length - 1]!;
+      // Read the whole page before yielding: the caller writes (advances cursors) between pages,
+      // and keyset paging needs no statement left open across those writes.
+      yield page.map(deserializeRecord);
+      if (page.length < limit) return;
+      page = this.stmts.dueNextPage.all({
+        now,
+        limit,
+        afterNotifyAt: last.next_notify_at,
+        afterTenantId: last.tenant_id,
+        afterId: last.id,
+      }) as CertificateRow[];
+    }
+  }
+
+  async addNotificationOnce(notification: ExpiryNotification): Promise<boolean> {
+    const result = this.stmts.insertNotification.run({
+      tenantId: notification.tenantId,
+      certificateId: notification.certificateId,
+      thresholdDays: notification.thresholdDays,
+      kind: notification.kind,
+      notAfter: notification.notAfter,
+      createdAt: notification.createdAt,
+    });
+    return result.changes > 0;
+  }
+
+  async advanceExpiryCursor(
+    tenantId: string,
+    certificateId: string,
+    expectedNextNotifyAt: string | null,
+    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+  ): Promise<boolean> {
+    const result = this.stmts.advanceCursor.run({
+      tenantId,
+      id: certificateId,
+      expected: expectedNextNotifyAt,
+      nextNotifyAt: update.nextNotifyAt,
+      notifiedThresholdDays: update.notifiedThresholdDays,
+    });
+    return result.changes > 0;
+  }
+
+  async listNotifications(tenantId: string): Promise<ExpiryNotification[]> {
+    const rows = this.stmts.listNotifications.all({ tenantId }) as NotificationRow[];
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      certificateId: row.certificate_id,
+      kind: row.kind,
+      thresholdDays: row.threshold_days,
+      notAfter: row.not_after,
+      createdAt: row.created_at,
+    }));
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    this.stmts.insertAudit.run({ tenantId: entry.tenantId, at: entry.at, entry: JSON.stringify(entry) });
+  }
+
+  async listAudit(tenantId: string, limit: number): Promise<AuditEntry[]> {
+    const rows = this.stmts.listAudit.all({ tenantId, limit: Math.max(0, Math.floor(limit)) }) as {
+      entry: string;
+    }[];
+    return rows.map((row) => JSON.parse(row.entry) as AuditEntry);
+  }
+}
+
+/**
+ * Brings the schema to {@link SCHEMA_VERSION}: each pending step and its `user_version` bump run in
+ * one IMMEDIATE transaction, so a crash or a second process opening the file at the same time
+ * never leaves a half-applied step.
+ */
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `The database schema is version ${current}, newer than this reccert understands (${SCHEMA_VERSION}); upgrade reccert.`,
+    );
+  }
+  for (const step of MIGRATIONS) {
+    if (step.version <= current) continue;
+    db.transaction(() => {
+      // Re-read under the write lock: another process may have applied this step meanwhile.
+      const now = db.pragma('user_version', { simple: true }) as number;
+      if (now >= step.version) return;
+      db.exec(step.sql);
+      db.pragma(`user_version = ${step.version}`);
+    }).immediate();
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  const columns = 'tenant_id, id, next_notify_at, notified_threshold_days, record';
+  return {
+    insertCertificate: db.prepare(
+      `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record)
+       VALUES (@tenantId, @id, @uploadedAt, @nextNotifyAt, @notifiedThresholdDays, @record)`,
+    ),
+    getCertificate: db.prepare(
+      `SELECT ${columns} FROM certificates WHERE tenant_id = @tenantId AND id = @id`,
+    ),
+    listCertificates: db.prepare(
+      `SELECT ${columns} FROM certificates WHERE tenant_id = @tenantId ORDER BY uploaded_at, id`,
+    ),
+    deleteCertificate: db.prepare('DELETE FROM certificates WHERE tenant_id = @tenantId AND id = @id'),
+    getAssignments: db.prepare('SELECT state, version FROM assignments WHERE tenant_id = @tenantId'),
+    insertAssignments: db.prepare(
+      'INSERT INTO assignments (tenant_id, state, version) VALUES (@tenantId, @state, 1) ON CONFLICT DO NOTHING',
+    ),
+    updateAssignments: db.prepare(
+      `UPDATE assignments SET state = @state, version = version + 1
+       WHERE tenant_id = @tenantId AND version = @version`,
+    ),
+    // Both due queries range over the partial index certificates_due only: the scan touches due
+    // rows and never the (possibly millions of) certificates that are not due yet.
+    dueFirstPage: db.prepare(
+      `SELECT ${columns} FROM certificates INDEXED BY certificates_due
+       WHERE next_notify_at IS NOT NULL AND next_notify_at <= @now
+       ORDER BY next_notify_at, tenant_id, id LIMIT @limit`,
+    ),
+    dueNextPage: db.prepare(
+      `SELECT ${columns} FROM certificates INDEXED BY certificates_due
+       WHERE next_notify_at IS NOT NULL AND next_notify_at <= @now
+         AND (next_notify_at, tenant_id, id) > (@afterNotifyAt, @afterTenantId, @afterId)
+       ORDER BY next_notify_at, tenant_id, id LIMIT @limit`,
+    ),
+    insertNotification: db.prepare(
+      `INSERT INTO notifications (tenant_id, certificate_id, threshold_days, kind, not_after, created_at)
+       VALUES (@tenantId, @certificateId, @thresholdDays, @kind, @notAfter, @createdAt)
+       ON CONFLICT (tenant_id, certificate_id, threshold_days) DO NOTHING`,
+    ),
+    advanceCursor: db.prepare(
+      `UPDATE certificates SET next_notify_at = @nextNotifyAt, notified_threshold_days = @notifiedThresholdDays
+       WHERE tenant_id = @tenantId AND id = @id AND next_notify_at IS @expected`,
+    ),
+    listNotifications: db.prepare(
+      `SELECT tenant_id, certificate_id, threshold_days, kind, not_after, created_at FROM notifications
+       WHERE tenant_id = @tenantId ORDER BY created_at DESC, seq DESC`,
+    ),
+    insertAudit: db.prepare('INSERT INTO audit (tenant_id, at, entry) VALUES (@tenantId, @at, @entry)'),
+    listAudit: db.prepare(
+      'SELECT entry FROM audit WHERE tenant_id = @tenantId ORDER BY at DESC, seq DESC LIMIT @limit',
+    ),
+  };
+}
+
+/**
+ * The keys and the expiry cursor live in their own columns (indexed; the cursor is updated alone)
+ * and the columns win over the JSON, which holds the rest of the record.
+ */
+function serializeRecord(record: CertificateRecord): string {
+  const {
+    tenantId: _tenant,
+    id: _id,
+    nextNotifyAt: _next,
+    notifiedThresholdDays: _notified,
+    ...rest
+  } = record;
+  return JSON.stringify(rest);
+}
+
+function deserializeRecord(row: CertificateRow): CertificateRecord {
+  const rest = JSON.parse(row.record) as Omit<
+    CertificateRecord,
+    'tenantId' | 'id' | 'nextNotifyAt' | 'notifiedThresholdDays'
+  >;
+  return {
+    ...rest,
+    tenantId: row.tenant_id,
+    id: row.id,
+    nextNotifyAt: row.next_notify_at,
+    notifiedThresholdDays: row.notified_threshold_days,
+  };
+}
+
+/** Version tokens are decimal strings of the row's integer version; anything else never matches. */
+function parseVersion(token: string): number | undefined {
+  if (!/^[1-9][0-9]{0,15}$/.test(token)) return undefined;
+  const value = Number(token);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function isConstraint(error: unknown, code: string): boolean {
+  return error instanceof Database.SqliteError && error.code === code;
+}

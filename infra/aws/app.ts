@@ -1,0 +1,28 @@
+/**
+ * The CDK app (`cdk.json`: `npx tsx infra/aws/app.ts`). `npx cdk synth` works offline; deploy
+ * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`.
+ * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
+ * fails it.
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ReccertStack } from './reccert-stack';
+
+/** Builds the app with its stack and the cdk-nag checks; tests call this too. */
+export function buildApp(options: { outdir?: string } = {}): { app: App; stack: ReccertStack } {
+  const app = new App({
+    ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
+    // Server access logs are delivered through a bucket policy, not ACLs (the log bucket keeps
+    // ObjectOwnership BucketOwnerEnforced, so ACLs stay disabled).
+    context: { '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true },
+  });
+  const stack = new ReccertStack(app, 'Reccert', {
+    description: 'reccert: recording certificates and keys (AWS flow)',
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}
+
+if (require.main === module) {
+  buildApp().app.synth();
+}

@@ -1,0 +1,143 @@
+import type { Warning } from '../errors';
+
+/** Which documented upload flow a deployment plays (DESIGN section 2). */
+export type UploadFlow = 'aws' | 'azure';
+
+/** Roles of DESIGN rule 10. */
+export type Role = 'admin' | 'decrypt' | 'operator';
+
+/** The authenticated caller, whatever runtime validated the token. */
+export interface Principal {
+  subject: string;
+  tenants: string[];
+  roles: Role[];
+}
+
+export type CertificateStatus = 'active' | 'expiring' | 'expired' | 'retired';
+
+/** What parsing a certificate yields: the fields shown to the administrator. */
+export interface CertificateDetails {
+  subjectName: string;
+  serialNumber: string;
+  subjectDN: string;
+  issuerDN: string;
+  notBefore: string;
+  notAfter: string;
+  keyAlgorithm: 'RSA';
+  keySize: number;
+  fingerprintSha256: string;
+  selfSigned: boolean;
+}
+
+/** A stored certificate's metadata (never any private key bytes). */
+export interface CertificateRecord extends CertificateDetails {
+  tenantId: string;
+  id: string;
+  alias: string;
+  certificatePem: string;
+  uploadedAt: string;
+  uploadedBy: string;
+  warnings: Warning[];
+  /** Where key custody keeps the sealed private key; opaque to the core. */
+  keyRef: string;
+  /** The key's id in the vault, shown as `key` on the azure flow. */
+  keyId?: string;
+  /**
+   * Expiry index: when the next expiry threshold is crossed (ISO 8601), or null once the
+   * "expired" notice has gone out. The scan reads only records with nextNotifyAt <= now.
+   */
+  nextNotifyAt: string | null;
+  /** The most urgent threshold already notified (days; 0 = expired), or null. */
+  notifiedThresholdDays: number | null;
+}
+
+export interface IvrProfile {
+  id: string;
+  activeCertificateId: string;
+  /** Certificates this profile had before, most recent first, without duplicates. */
+  previousCertificateIds: string[];
+  updatedAt: string;
+  /** When the request that set the active certificate was made; older requests are superseded. */
+  requestedAt?: string;
+}
+
+export interface ScreenRecordingSet {
+  certificateIds: string[];
+  /** Every certificate ever in the set: recordings may depend on them. */
+  everIncluded: string[];
+  updatedAt: string | null;
+}
+
+/**
+ * Everything about a tenant that assignment rules read and change together. It is stored as one
+ * versioned record so each change is a single conditional write (DESIGN rule 12, and no lost
+ * update under concurrency).
+ */
+export interface TenantAssignments {
+  profiles: Record<string, IvrProfile>;
+  screen: ScreenRecordingSet;
+  /** Ids of assignment requests already applied (bounded), so redelivery changes nothing. */
+  appliedRequestIds: string[];
+}
+
+export interface VersionedAssignments {
+  state: TenantAssignments;
+  /** Opaque version token; undefined when the tenant has no assignment record yet. */
+  version: string | undefined;
+}
+
+export type NotificationKind = 'expiring' | 'expired';
+
+export interface ExpiryNotification {
+  tenantId: string;
+  certificateId: string;
+  kind: NotificationKind;
+  /** The threshold crossed, in days; 0 for `expired`. */
+  thresholdDays: number;
+  notAfter: string;
+  createdAt: string;
+}
+
+export type AuditAction =
+  | 'certificate.upload'
+  | 'certificate.delete'
+  | 'ivr.assign.requested'
+  | 'ivr.assign.applied'
+  | 'ivr.assign.rejected'
+  | 'screen.change'
+  | 'recording.decrypt';
+
+export interface AuditEntry {
+  id: string;
+  tenantId: string;
+  at: string;
+  actor: string;
+  action: AuditAction;
+  certificateId?: string;
+  details?: Record<string, unknown>;
+}
+
+export type DomainEventType =
+  | 'CertificateUploaded'
+  | 'IvrAssignmentRequested'
+  | 'IvrAssignmentApplied'
+  | 'ScreenRecordingCertificatesChanged'
+  | 'CertificateExpiring'
+  | 'CertificateExpired'
+  | 'CertificateDeleted';
+
+/** A domain event (DESIGN section 5). `id` is unique and is what consumers deduplicate on. */
+export interface DomainEvent<T extends DomainEventType = DomainEventType> {
+  id: string;
+  type: T;
+  tenantId: string;
+  occurredAt: string;
+  data: Record<string, unknown>;
+}
+
+export interface IvrAssignmentRequestedData {
+  requestId: string;
+  profileId: string;
+  certificateId: string;
+  requestedBy: string;
+}

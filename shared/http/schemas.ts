@@ -1,0 +1,173 @@
+/**
+ * The one set of schemas: handlers validate with them and the OpenAPI document is generated
+ * from them (shared/http/openapi.ts), so the two cannot drift apart.
+ */
+import { z } from 'zod';
+import { ERROR_CODES, WARNING_CODES } from '../errors';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const TenantId = z
+  .string()
+  .regex(NAME)
+  .meta({ description: 'Tenant id (letters, digits, _ . -; up to 64).' });
+export const CertificateId = z
+  .string()
+  .regex(/^[0-9a-f]{32}$/)
+  .meta({ description: 'Certificate id: the first 32 hex digits of its SHA-256 fingerprint.' });
+export const ProfileId = z.string().regex(NAME).meta({ description: "IVR profile id, e.g. 'record'." });
+
+const IsoTime = z.string().meta({ description: 'ISO 8601 UTC time.' });
+const Pem = z.string().max(64 * 1024);
+
+export const Warning = z.object({ code: z.enum(WARNING_CODES), message: z.string() }).meta({ id: 'Warning' });
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const CertificateStatus = z.enum(['active', 'expiring', 'expired', 'retired']);
+
+const detailsShape = {
+  subjectName: z.string().meta({ description: 'The CN, else the whole subject DN.' }),
+  serialNumber: z
+    .string()
+    .meta({ description: 'Upper-case hex, as `openssl x509 -noout -serial` prints it.' }),
+  subjectDN: z
+    .string()
+    .meta({ description: 'RFC 4514, as `openssl x509 -noout -subject -nameopt RFC2253,-esc_msb`.' }),
+  issuerDN: z.string(),
+  notBefore: IsoTime,
+  notAfter: IsoTime,
+  keyAlgorithm: z.literal('RSA'),
+  keySize: z.number().int(),
+  fingerprintSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  selfSigned: z.boolean(),
+};
+
+export const CertificatePreview = z
+  .object({ ...detailsShape, warnings: z.array(Warning) })
+  .meta({ id: 'CertificatePreview' });
+
+export const Certificate = z
+  .object({
+    id: CertificateId,
+    tenantId: TenantId,
+    alias: z.string(),
+    ...detailsShape,
+    status: CertificateStatus,
+    uploadedAt: IsoTime,
+    uploadedBy: z.string(),
+    ivrProfiles: z
+      .array(z.string())
+      .meta({ description: 'IVR profiles on which it is the active certificate.' }),
+    screenRecording: z.boolean(),
+    warnings: z.array(Warning),
+    key: z.string().optional().meta({ description: 'Azure flow: the Key Vault key id.' }),
+  })
+  .meta({ id: 'Certificate' });
+
+export const CertificateList = z
+  .object({ items: z.array(Certificate), nextCursor: z.string().optional() })
+  .meta({ id: 'CertificateList' });
+
+/** Upload / preview body (JSON form; multipart carries the same fields as parts). */
+export const UploadBody = z
+  .object({
+    certificate: Pem.meta({
+      description: 'Certificate PEM; on the azure flow may also hold the PKCS#8 key (bundle).',
+    }),
+    privateKey: Pem.optional(),
+    privateKeyPassword: z.string().max(1024).optional(),
+  })
+  .meta({ id: 'UploadBody' });
+
+export const VerifyKeyBody = z
+  .object({ privateKey: Pem.optional(), privateKeyPassword: z.string().max(1024).optional() })
+  .meta({ id: 'VerifyKeyBody' });
+
+export const VerifyKeyResult = z.object({ matches: z.boolean() }).meta({ id: 'VerifyKeyResult' });
+
+export const IvrProfile = z
+  .object({
+    id: ProfileId,
+    activeCertificateId: CertificateId,
+    previousCertificateIds: z.array(CertificateId),
+    updatedAt: IsoTime,
+  })
+  .meta({ id: 'IvrProfile' });
+
+export const AssignBody = z.object({ certificateId: CertificateId }).meta({ id: 'AssignBody' });
+export const AssignAccepted = z
+  .object({ requestId: z.string(), status: z.literal('pending') })
+  .meta({ id: 'AssignAccepted' });
+
+export const ScreenRecording = z
+  .object({ certificateIds: z.array(CertificateId), encryptionEnabled: z.boolean() })
+  .meta({ id: 'ScreenRecording' });
+
+export const ScreenRecordingPatch = z
+  .object({
+    add: z.array(CertificateId).max(50).optional(),
+    remove: z.array(CertificateId).max(50).optional(),
+    confirmDisableEncryption: z.boolean().optional(),
+  })
+  .meta({ id: 'ScreenRecordingPatch' });
+
+export const Notification = z
+  .object({
+    certificateId: CertificateId,
+    kind: z.enum(['expiring', 'expired']),
+    thresholdDays: z.number().int(),
+    notAfter: IsoTime,
+    createdAt: IsoTime,
+  })
+  .meta({ id: 'Notification' });
+
+export const NotificationList = z.object({ items: z.array(Notification) }).meta({ id: 'NotificationList' });
+
+export const AuditEntry = z
+  .object({
+    id: z.string(),
+    at: IsoTime,
+    actor: z.string(),
+    action: z.string(),
+    certificateId: z.string().optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'AuditEntry' });
+
+export const AuditList = z.object({ items: z.array(AuditEntry) }).meta({ id: 'AuditList' });
+
+export const ExpiryScanBody = z
+  .object({
+    now: z.iso.datetime({ offset: true }).optional().meta({ description: 'Scan as if it were this time.' }),
+  })
+  .meta({ id: 'ExpiryScanBody' });
+
+export const ExpiryScanResult = z
+  .object({
+    scanned: z.number().int(),
+    notifications: z.array(Notification.extend({ tenantId: TenantId })),
+  })
+  .meta({ id: 'ExpiryScanResult' });
+
+export const Health = z.object({ status: z.literal('ok'), version: z.string() }).meta({ id: 'Health' });
+
+export const ListQuery = z.object({
+  status: CertificateStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().max(512).optional(),
+});
+
+export const DeleteQuery = z.object({ force: z.enum(['true', 'false']).optional() });
+export const AuditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  certificateId: CertificateId.optional(),
+});

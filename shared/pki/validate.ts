@@ -1,0 +1,356 @@
+/**
+ * Upload validation: every rule of DESIGN section 3 and every code of section 4, in one place
+ * used by the API (preview, upload, verify-key), the CLI (`reccert inspect`) and the benchmarks.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { CertificateDetails, UploadFlow } from '../domain/types';
+import { ValidationError, type Warning } from '../errors';
+import { type ParsedCertificate, parseCertificateDer } from './certificate';
+import { ISO_COUNTRY_CODES } from './countries';
+import { DerError } from './der';
+import { OID } from './oids';
+import { looksLikePem, type PemBlock, type PemError, parsePemBlocks } from './pem';
+import {
+  type PrivateKeyFormat,
+  parsePrivateKeyBlock,
+  rsaKeyIsConsistent,
+  rsaPublicNumbers,
+} from './private-key';
+
+export const MIN_RSA_BITS = 2048;
+/** Larger keys are refused: OpenSSL itself will not use RSA moduli above 16384 bits. */
+export const MAX_RSA_BITS = 16384;
+export const EXPIRES_SOON_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+export interface UploadInput {
+  certificate: string;
+  privateKey?: string | undefined;
+  privateKeyPassword?: string | undefined;
+}
+
+export interface ValidationOptions {
+  flow: UploadFlow;
+  now: Date;
+  /** Preview and inspect may run without a key; upload requires one. */
+  requirePrivateKey: boolean;
+}
+
+export interface ValidatedUpload {
+  certificate: ParsedCertificate;
+  /** PEM of the certificate alone (a bundle's key stripped). */
+  certificatePem: string;
+  details: CertificateDetails;
+  warnings: Warning[];
+  /** Present when a key was given; callers hand it to custody and drop it. */
+  privateKey: { key: KeyObject; format: PrivateKeyFormat } | undefined;
+}
+
+const certField = { field: 'certificate' };
+const PRIVATE_KEY_LABELS = new Set([
+  'PRIVATE KEY',
+  'RSA PRIVATE KEY',
+  'ENCRYPTED PRIVATE KEY',
+  'EC PRIVATE KEY',
+]);
+
+function certificateBlocks(text: string): { cert: PemBlock; bundledKey: PemBlock | undefined } {
+  if (!looksLikePem(text)) {
+    throw new ValidationError(
+      'INVALID_PEM',
+      'The certificate is not PEM text (expected -----BEGIN CERTIFICATE-----). If you have a DER (.cer/.der) file, convert it: openssl x509 -inform DER -in cert.der -out cert.pem',
+      { details: certField },
+    );
+  }
+  let blocks: PemBlock[];
+  try {
+    blocks = parsePemBlocks(text);
+  } catch (error) {
+    throw new ValidationError(
+      'INVALID_PEM',
+      `The certificate PEM is malformed: ${(error as PemError).message}.`,
+      {
+        details: certField,
+        cause: error,
+      },
+    );
+  }
+  if (blocks.length === 0) {
+    throw new ValidationError('INVALID_PEM', 'The certificate PEM has no complete BEGIN/END block.', {
+      details: certField,
+    });
+  }
+  const certs = blocks.filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE');
+  const keys = blocks.filter((b) => PRIVATE_KEY_LABELS.has(b.label));
+  if (certs.length > 1) {
+    throw new ValidationError(
+      'MULTIPLE_CERTIFICATES',
+      `The file holds ${certs.length} certificates; chains are not supported. Upload only the recording certificate itself.`,
+      { details: { ...certField, count: certs.length } },
+    );
+  }
+  const cert = certs[0];
+  if (!cert) {
+    const first = blocks[0]!;
+    const what =
+      first.label === 'CERTIFICATE REQUEST' || first.label === 'NEW CERTIFICATE REQUEST'
+        ? 'a certificate signing request (CSR); sign it first (openssl req -x509 ...) and upload the certificate'
+        : PRIVATE_KEY_LABELS.has(first.label)
+          ? 'a private key; put the key in the private key field and the certificate here'
+          : `a '${first.label}' block`;
+    throw new ValidationError('NOT_A_CERTIFICATE', `The certificate field holds ${what}.`, {
+      details: { ...certField, found: first.label },
+    });
+  }
+  if (keys.length > 1) {
+    throw new ValidationError(
+      'INVALID_PRIVATE_KEY',
+      'The certificate bundle holds more than one private key.',
+      {
+        details: { field: 'privateKey' },
+      },
+    );
+  }
+  return { cert, bundledKey: keys[0] };
+}
+
+function certificateChecks(parsed: ParsedCertificate, now: Date, warnings: Warning[]): void {
+  if (parsed.publicKeyAlgorithm !== OID.rsaEncryption) {
+    throw new ValidationError(
+      'UNSUPPORTED_KEY_ALGORITHM',
+      `The certificate's key is ${parsed.publicKeyAlgorithmName}; recording certificates must carry an RSA key (2048 bits or more).`,
+      { details: { ...certField, algorithm: parsed.publicKeyAlgorithmName } },
+    );
+  }
+  const bits = parsed.details.keySize;
+  if (!parsed.publicKey || bits === 0) {
+    throw new ValidationError('NOT_A_CERTIFICATE', "The certificate's RSA public key cannot be read.", {
+      details: certField,
+    });
+  }
+  if (bits < MIN_RSA_BITS) {
+    throw new ValidationError(
+      'KEY_TOO_SMALL',
+      `The certificate's RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are required. Generate a new key: openssl genrsa -out tenant.key 2048`,
+      { details: { ...certField, keySize: bits, minimum: MIN_RSA_BITS } },
+    );
+  }
+  if (bits > MAX_RSA_BITS) {
+    throw new ValidationError(
+      'UNSUPPORTED_KEY_ALGORITHM',
+      `The certificate's RSA key has ${bits} bits; keys above ${MAX_RSA_BITS} bits are not supported.`,
+      { details: { ...certField, keySize: bits, maximum: MAX_RSA_BITS } },
+    );
+  }
+  if (parsed.selfIssued && !parsed.signatureValid) {
+    throw new ValidationError(
+      'INVALID_SIGNATURE',
+      'The certificate is self-issued but its signature does not verify with its own key: the file is damaged or was altered. Generate it again.',
+      { details: certField },
+    );
+  }
+  if (parsed.keyUsage && !parsed.keyUsage.keyEncipherment) {
+    throw new ValidationError(
+      'KEY_USAGE_FORBIDS_ENCRYPTION',
+      `The certificate's KeyUsage (${parsed.keyUsage.names.join(', ') || 'empty'}) does not allow keyEncipherment, which recording encryption needs to wrap session keys. Reissue it with keyUsage = keyEncipherment (or without a KeyUsage extension).`,
+      { details: { ...certField, keyUsage: parsed.keyUsage.names } },
+    );
+  }
+  if (now.getTime() < parsed.notBefore.getTime()) {
+    throw new ValidationError(
+      'CERTIFICATE_NOT_YET_VALID',
+      `The certificate is not valid until ${parsed.details.notBefore}. Upload it once it is valid, or check the clock of the machine that made it.`,
+      { details: { ...certField, notBefore: parsed.details.notBefore } },
+    );
+  }
+  if (now.getTime() > parsed.notAfter.getTime()) {
+    throw new ValidationError(
+      'CERTIFICATE_EXPIRED',
+      `The certificate expired on ${parsed.details.notAfter}. Generate a new certificate.`,
+      { details: { ...certField, notAfter: parsed.details.notAfter } },
+    );
+  }
+  const daysLeft = (parsed.notAfter.getTime() - now.getTime()) / DAY_MS;
+  if (daysLeft < EXPIRES_SOON_DAYS) {
+    warnings.push({
+      code: 'EXPIRES_SOON',
+      message: `The certificate expires in ${Math.max(0, Math.floor(daysLeft))} days (${parsed.details.notAfter}); plan its replacement now.`,
+    });
+  }
+  for (const country of parsed.countries) {
+    if (!ISO_COUNTRY_CODES.has(country)) {
+      warnings.push({
+        code: 'NON_STANDARD_COUNTRY',
+        message: `The country '${country}' is not an ISO 3166-1 alpha-2 code (for example US, GB, DE).`,
+      });
+    }
+  }
+}
+
+function keyBlock(text: string): PemBlock {
+  const invalid = (message: string, cause?: unknown) =>
+    new ValidationError('INVALID_PRIVATE_KEY', message, { details: { field: 'privateKey' }, cause });
+  if (!looksLikePem(text)) {
+    throw invalid(
+      'The private key is not PEM text (expected -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----).',
+    );
+  }
+  let blocks: PemBlock[];
+  try {
+    blocks = parsePemBlocks(text);
+  } catch (error) {
+    throw invalid(`The private key PEM is malformed: ${(error as PemError).message}.`, error);
+  }
+  if (blocks.length === 0) throw invalid('The private key PEM has no complete BEGIN/END block.');
+  const keys = blocks.filter((b) => b.label.endsWith('PRIVATE KEY'));
+  if (keys.length > 1) throw invalid('The private key field holds more than one key. Upload exactly one.');
+  return keys[0] ?? blocks[0]!;
+}
+
+/**
+ * Validates a certificate and (optionally) its private key. Throws `ValidationError` with the
+ * first rule broken; returns the details and warnings otherwise.
+ */
+export function validateUpload(input: UploadInput, options: ValidationOptions): ValidatedUpload {
+  const warnings: Warning[] = [];
+  if (typeof input.certificate !== 'string' || input.certificate.trim() === '') {
+    throw new ValidationError(
+      'VALIDATION_ERROR',
+      'The certificate is required (PEM text or file part `certificate`).',
+      {
+        details: certField,
+      },
+    );
+  }
+  const { cert, bundledKey } = certificateBlocks(input.certificate);
+  let parsed: ParsedCertificate;
+  try {
+    parsed = parseCertificateDer(cert.der);
+  } catch (error) {
+    if (error instanceof DerError) {
+      throw new ValidationError(
+        'NOT_A_CERTIFICATE',
+        `The CERTIFICATE block is not a valid X.509 certificate (${error.message}).`,
+        {
+          details: certField,
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+  certificateChecks(parsed, options.now, warnings);
+
+  const keyText = input.privateKey?.trim() ? input.privateKey : undefined;
+  if (keyText !== undefined && bundledKey) {
+    throw new ValidationError(
+      'VALIDATION_ERROR',
+      'A private key was given both inside the certificate bundle and separately. Give it once.',
+      { details: { field: 'privateKey' } },
+    );
+  }
+  const block = keyText !== undefined ? keyBlock(keyText) : bundledKey;
+  let privateKey: ValidatedUpload['privateKey'];
+  if (!block) {
+    if (options.requirePrivateKey) {
+      throw new ValidationError(
+        'PRIVATE_KEY_REQUIRED',
+        'The private key is required: add the key file (or, on the Azure flow, a PEM bundle with the certificate and its PKCS#8 key).',
+        { details: { field: 'privateKey' } },
+      );
+    }
+    if (input.privateKeyPassword) {
+      warnings.push({
+        code: 'PASSWORD_IGNORED',
+        message: 'A password was given without a private key; it was ignored.',
+      });
+    }
+  } else {
+    const key = parsePrivateKeyBlock(block, input.privateKeyPassword, options.flow);
+    warnings.push(...key.warnings);
+    privateKey = { key: key.key, format: key.format };
+    checkKeyMatches(parsed, key.key);
+  }
+  return {
+    certificate: parsed,
+    certificatePem: certificatePemOf(cert),
+    details: parsed.details,
+    warnings,
+    privateKey,
+  };
+}
+
+/** Throws KEY_TOO_SMALL / KEY_MISMATCH / INVALID_PRIVATE_KEY unless the key belongs to the certificate. */
+export function checkKeyMatches(parsed: ParsedCertificate, key: KeyObject): void {
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < MIN_RSA_BITS) {
+    throw new ValidationError(
+      'KEY_TOO_SMALL',
+      `The private key has ${bits} bits; at least ${MIN_RSA_BITS} are required.`,
+      {
+        details: { field: 'privateKey', keySize: bits, minimum: MIN_RSA_BITS },
+      },
+    );
+  }
+  const fromKey = rsaPublicNumbers(key);
+  const fromCert = parsed.publicKey ? rsaPublicNumbers(parsed.publicKey) : undefined;
+  if (!fromCert || fromKey.n !== fromCert.n || fromKey.e !== fromCert.e) {
+    throw new ValidationError(
+      'KEY_MISMATCH',
+      'The private key does not belong to this certificate (its public key differs). Choose the key file that was generated with this certificate.',
+      { details: { field: 'privateKey' } },
+    );
+  }
+  if (!rsaKeyIsConsistent(key)) {
+    throw new ValidationError(
+      'INVALID_PRIVATE_KEY',
+      'The private key is damaged: its private parts do not fit its modulus.',
+      {
+        details: { field: 'privateKey' },
+      },
+    );
+  }
+}
+
+/**
+ * Parses a private key given as PEM text (with its password, if encrypted), with the same
+ * codes as upload: PRIVATE_KEY_REQUIRED, INVALID_PRIVATE_KEY, PRIVATE_KEY_ENCRYPTED, ...
+ */
+export function parsePrivateKeyInput(
+  text: string | undefined,
+  password: string | undefined,
+  flow: UploadFlow,
+): { key: KeyObject; format: PrivateKeyFormat; warnings: Warning[] } {
+  if (text === undefined || text.trim() === '') {
+    throw new ValidationError(
+      'PRIVATE_KEY_REQUIRED',
+      'The private key is required (file part or field `privateKey`).',
+      {
+        details: { field: 'privateKey' },
+      },
+    );
+  }
+  return parsePrivateKeyBlock(keyBlock(text), password, flow);
+}
+
+/** Parses one stored or given certificate PEM (no time or key rules applied). */
+export function parseCertificatePem(pem: string): ParsedCertificate {
+  const { cert } = certificateBlocks(pem);
+  try {
+    return parseCertificateDer(cert.der);
+  } catch (error) {
+    throw new ValidationError(
+      'NOT_A_CERTIFICATE',
+      `The CERTIFICATE block is not a valid X.509 certificate.`,
+      {
+        details: certField,
+        cause: error,
+      },
+    );
+  }
+}
+
+function certificatePemOf(block: PemBlock): string {
+  const lines = block.der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+}

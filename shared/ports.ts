@@ -1,0 +1,125 @@
+/**
+ * Ports: the small interfaces the core needs from the outside world. Each runtime
+ * (functions/local, functions/aws, functions/azure) provides adapters for them.
+ */
+import type {
+  AuditEntry,
+  CertificateRecord,
+  DomainEvent,
+  ExpiryNotification,
+  TenantAssignments,
+  VersionedAssignments,
+} from './domain/types';
+
+/**
+ * Metadata store for one or many tenants. Every read is consistent (DESIGN rule 12).
+ * Adapters signal lost races with `ConcurrencyConflict` and duplicates with `AlreadyExists`
+ * (shared/errors.ts); any other failure is thrown as is and becomes a 503 upstream.
+ */
+export interface CertificateRepository {
+  /** Creates the record; throws `AlreadyExists` if the tenant already holds this id. */
+  createCertificate(record: CertificateRecord): Promise<void>;
+  getCertificate(tenantId: string, certificateId: string): Promise<CertificateRecord | undefined>;
+  /** All of a tenant's certificates, ordered by `uploadedAt` then `id`. */
+  listCertificates(tenantId: string): Promise<CertificateRecord[]>;
+  /** Removes a certificate record that was just created (upload rollback); no condition. */
+  removeCertificate(tenantId: string, certificateId: string): Promise<void>;
+
+  /** The tenant's assignment state; an empty state with `version: undefined` if none yet. */
+  getAssignments(tenantId: string): Promise<VersionedAssignments>;
+  /**
+   * Writes the assignment state if its version is still `expectedVersion` (undefined: the
+   * record must not exist yet). If `deleteCertificateId` is given, that certificate record is
+   * deleted in the same atomic write. Throws `ConcurrencyConflict` when the condition fails.
+   */
+  saveAssignments(
+    tenantId: string,
+    state: TenantAssignments,
+    expectedVersion: string | undefined,
+    options?: { deleteCertificateId?: string },
+  ): Promise<void>;
+
+  /** Certificates whose `nextNotifyAt` is at or before `now`, across all tenants, in pages. */
+  findDueForNotification(now: string, pageSize: number): AsyncIterable<CertificateRecord[]>;
+  /**
+   * Records a notification once per (tenant, certificate, thresholdDays). Returns false (and
+   * writes nothing) when that notification already exists.
+   */
+  addNotificationOnce(notification: ExpiryNotification): Promise<boolean>;
+  /**
+   * Moves a certificate's expiry cursor. Applies only if the record still has
+   * `expectedNextNotifyAt`; returns whether it applied. Missing records return false.
+   */
+  advanceExpiryCursor(
+    tenantId: string,
+    certificateId: string,
+    expectedNextNotifyAt: string | null,
+    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+  ): Promise<boolean>;
+  /** Newest first. */
+  listNotifications(tenantId: string): Promise<ExpiryNotification[]>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** Newest first, at most `limit`. */
+  listAudit(tenantId: string, limit: number): Promise<AuditEntry[]>;
+}
+
+/** Where a private key is kept. `alias` is a name safe for key vaults (letters, digits, '-'). */
+export interface KeyReference {
+  tenantId: string;
+  certificateId: string;
+  alias: string;
+}
+
+/**
+ * Custody of private keys: seals and stores a key, never hands it back, and unwraps session
+ * keys with it (RSA-OAEP with SHA-256).
+ */
+export interface KeyCustody {
+  /**
+   * Seals and stores the key (PKCS#8 DER). Returns the reference to keep in the metadata and,
+   * where the custody has one, the vault key id shown to administrators.
+   */
+  store(
+    ref: KeyReference,
+    pkcs8Der: Buffer,
+    certificatePem: string,
+  ): Promise<{ keyRef: string; keyId?: string }>;
+  /** Removes the stored key; removing a missing key is not an error. */
+  remove(ref: KeyReference, keyRef: string): Promise<void>;
+  /** RSAES-OAEP (SHA-256, MGF1-SHA-256) decryption of a wrapped session key. */
+  unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer>;
+}
+
+/** Delivers domain events to their consumers (queue, bus, or in-process). */
+export interface EventPublisher {
+  publish(events: DomainEvent[]): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface IdGenerator {
+  newId(): string;
+}
+
+/** Receives notifications the expiry scan created (SNS, Storage queue, webhook, ...). */
+export interface NotificationSink {
+  notify(notifications: ExpiryNotification[]): Promise<void>;
+}
+
+/** Writes structured log lines; adapters must never be handed key material. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export function emptyAssignments(): TenantAssignments {
+  return {
+    profiles: {},
+    screen: { certificateIds: [], everIncluded: [], updatedAt: null },
+    appliedRequestIds: [],
+  };
+}

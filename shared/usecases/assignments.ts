@@ -1,0 +1,290 @@
+/** IVR profile assignment (request + idempotent consumer) and screen-recording change sets. */
+import { certificateStatus } from '../domain/expiry';
+import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { getCertificateRecord } from './certificates';
+import { type Actor, type CoreDeps, retryOnConflict } from './deps';
+
+/** How many applied request ids a tenant remembers for deduplication. */
+const REMEMBERED_REQUESTS = 500;
+/** How many earlier certificates an IVR profile remembers. */
+const REMEMBERED_PREVIOUS = 100;
+
+export interface IvrProfileView {
+  id: string;
+  activeCertificateId: string;
+  previousCertificateIds: string[];
+  updatedAt: string;
+}
+
+function profileView(profile: IvrProfile): IvrProfileView {
+  return {
+    id: profile.id,
+    activeCertificateId: profile.activeCertificateId,
+    previousCertificateIds: profile.previousCertificateIds,
+    updatedAt: profile.updatedAt,
+  };
+}
+
+export async function getIvrProfile(
+  deps: CoreDeps,
+  tenantId: string,
+  profileId: string,
+): Promise<IvrProfileView> {
+  const { state } = await deps.repo.getAssignments(tenantId);
+  const profile = state.profiles[profileId];
+  if (!profile) throw new NotFoundError('ivrProfile', profileId);
+  return profileView(profile);
+}
+
+async function usableCertificate(
+  deps: CoreDeps,
+  tenantId: string,
+  certificateId: string,
+  state: TenantAssignments,
+) {
+  const record = await getCertificateRecord(deps, tenantId, certificateId);
+  const status = certificateStatus(record, state, deps.clock.now());
+  if (status === 'expired' || status === 'retired') {
+    throw new ConflictError(
+      'CERTIFICATE_NOT_USABLE',
+      status === 'expired'
+        ? `Certificate ${certificateId} expired on ${record.notAfter}; upload a new one.`
+        : `Certificate ${certificateId} was replaced (retired) and is kept only to play old recordings; assign a current certificate.`,
+      { details: { certificateId, status } },
+    );
+  }
+  return record;
+}
+
+/**
+ * Accepts an assignment request: checks the certificate, then hands the change to the event
+ * consumer (202). The consumer applies it; `GET ivr-profiles/{id}` shows when it has.
+ */
+export async function requestIvrAssignment(
+  deps: CoreDeps,
+  actor: Actor,
+  tenantId: string,
+  profileId: string,
+  certificateId: string,
+): Promise<{ requestId: string; status: 'pending' }> {
+  const { state } = await deps.repo.getAssignments(tenantId);
+  await usableCertificate(deps, tenantId, certificateId, state);
+  const now = deps.clock.now().toISOString();
+  const requestId = deps.ids.newId();
+  const data: IvrAssignmentRequestedData = {
+    requestId,
+    profileId,
+    certificateId,
+    requestedBy: actor.subject,
+  };
+  await deps.repo.appendAudit({
+    id: deps.ids.newId(),
+    tenantId,
+    at: now,
+    actor: actor.subject,
+    action: 'ivr.assign.requested',
+    certificateId,
+    details: { profileId, requestId },
+  });
+  await deps.events.publish([
+    { id: deps.ids.newId(), type: 'IvrAssignmentRequested', tenantId, occurredAt: now, data: { ...data } },
+  ]);
+  return { requestId, status: 'pending' };
+}
+
+function isAssignmentData(
+  data: Record<string, unknown>,
+): data is Record<string, unknown> & IvrAssignmentRequestedData {
+  return (
+    typeof data.requestId === 'string' &&
+    typeof data.profileId === 'string' &&
+    typeof data.certificateId === 'string' &&
+    typeof data.requestedBy === 'string'
+  );
+}
+
+export type AssignmentOutcome = 'applied' | 'duplicate' | 'superseded' | 'rejected';
+
+/**
+ * The assignment consumer. Idempotent: a redelivered event (same requestId) changes nothing;
+ * an event older than the one already applied to the profile is superseded.
+ */
+export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Promise<AssignmentOutcome> {
+  if (event.type !== 'IvrAssignmentRequested' || !isAssignmentData(event.data)) {
+    throw new ValidationError('VALIDATION_ERROR', `Not an IvrAssignmentRequested event: ${event.type}`);
+  }
+  const { requestId, profileId, certificateId, requestedBy } = event.data;
+  const tenantId = event.tenantId;
+  let rejection: string | undefined;
+  const outcome = await retryOnConflict(async (): Promise<AssignmentOutcome> => {
+    rejection = undefined;
+    const { state, version } = await deps.repo.getAssignments(tenantId);
+    if (state.appliedRequestIds.includes(requestId)) return 'duplicate';
+    const remember = (s: TenantAssignments) => ({
+      ...s,
+      appliedRequestIds: [...s.appliedRequestIds, requestId].slice(-REMEMBERED_REQUESTS),
+    });
+    const existing = state.profiles[profileId];
+    if (existing?.requestedAt && existing.requestedAt > event.occurredAt) {
+      await deps.repo.saveAssignments(tenantId, remember(state), version);
+      return 'superseded';
+    }
+    try {
+      await usableCertificate(deps, tenantId, certificateId, state);
+    } catch (error) {
+      if (!(error instanceof NotFoundError || error instanceof ConflictError)) throw error;
+      rejection = error.message;
+      await deps.repo.saveAssignments(tenantId, remember(state), version);
+      return 'rejected';
+    }
+    const now = deps.clock.now().toISOString();
+    const previous = existing
+      ? existing.activeCertificateId === certificateId
+        ? existing.previousCertificateIds
+        : [
+            existing.activeCertificateId,
+            ...existing.previousCertificateIds.filter((id) => id !== certificateId),
+          ]
+      : [];
+    const profile: IvrProfile = {
+      id: profileId,
+      activeCertificateId: certificateId,
+      previousCertificateIds: [...new Set(previous)]
+        .filter((id) => id !== certificateId)
+        .slice(0, REMEMBERED_PREVIOUS),
+      updatedAt: now,
+      requestedAt: event.occurredAt,
+    };
+    await deps.repo.saveAssignments(
+      tenantId,
+      remember({ ...state, profiles: { ...state.profiles, [profileId]: profile } }),
+      version,
+    );
+    return 'applied';
+  });
+  if (outcome === 'applied' || outcome === 'rejected') {
+    const at = deps.clock.now().toISOString();
+    await deps.repo.appendAudit({
+      id: deps.ids.newId(),
+      tenantId,
+      at,
+      actor: requestedBy,
+      action: outcome === 'applied' ? 'ivr.assign.applied' : 'ivr.assign.rejected',
+      certificateId,
+      details: { profileId, requestId, ...(rejection ? { reason: rejection } : {}) },
+    });
+  }
+  if (outcome === 'applied') {
+    await deps.events.publish([
+      {
+        id: deps.ids.newId(),
+        type: 'IvrAssignmentApplied',
+        tenantId,
+        occurredAt: deps.clock.now().toISOString(),
+        data: { requestId, profileId, certificateId },
+      },
+    ]);
+  }
+  return outcome;
+}
+
+export interface ScreenRecordingView {
+  certificateIds: string[];
+  encryptionEnabled: boolean;
+}
+
+export async function getScreenRecording(deps: CoreDeps, tenantId: string): Promise<ScreenRecordingView> {
+  const { state } = await deps.repo.getAssignments(tenantId);
+  return {
+    certificateIds: state.screen.certificateIds,
+    encryptionEnabled: state.screen.certificateIds.length > 0,
+  };
+}
+
+export interface ScreenRecordingChange {
+  add?: string[] | undefined;
+  remove?: string[] | undefined;
+  confirmDisableEncryption?: boolean | undefined;
+}
+
+/** Applies a change set all-or-nothing (Save); on any error nothing changes (Cancel). */
+export async function changeScreenRecording(
+  deps: CoreDeps,
+  actor: Actor,
+  tenantId: string,
+  change: ScreenRecordingChange,
+): Promise<ScreenRecordingView> {
+  const add = [...new Set(change.add ?? [])];
+  const remove = [...new Set(change.remove ?? [])];
+  const both = add.filter((id) => remove.includes(id));
+  if (both.length > 0) {
+    throw new ValidationError(
+      'VALIDATION_ERROR',
+      `Certificate ${both.join(', ')} is both added and removed; choose one.`,
+      {
+        details: { certificateIds: both },
+      },
+    );
+  }
+  const result = await retryOnConflict(async () => {
+    const { state, version } = await deps.repo.getAssignments(tenantId);
+    const current = state.screen.certificateIds;
+    if (add.length > 0) {
+      const held = await deps.repo.listCertificates(tenantId);
+      if (held.length === 0) {
+        throw new ConflictError(
+          'NO_RECORDING_CERTIFICATE',
+          'Upload a voice recording certificate first; screen-recording certificates can be set only once the tenant has one.',
+        );
+      }
+      for (const id of add) await usableCertificate(deps, tenantId, id, state);
+    }
+    const next = [
+      ...current.filter((id) => !remove.includes(id)),
+      ...add.filter((id) => !current.includes(id)),
+    ];
+    if (next.length === 0 && current.length > 0 && change.confirmDisableEncryption !== true) {
+      throw new ConflictError(
+        'ENCRYPTION_WOULD_BE_DISABLED',
+        'This removes the last screen-recording certificate: screen recordings would no longer be encrypted. Send confirmDisableEncryption: true to do it anyway.',
+        { details: { remove } },
+      );
+    }
+    const changed = next.length !== current.length || next.some((id, i) => current[i] !== id);
+    if (!changed)
+      return { view: { certificateIds: current, encryptionEnabled: current.length > 0 }, changed };
+    const now = deps.clock.now().toISOString();
+    const screen = {
+      certificateIds: next,
+      everIncluded: [...new Set([...state.screen.everIncluded, ...next])],
+      updatedAt: now,
+    };
+    await deps.repo.saveAssignments(tenantId, { ...state, screen }, version);
+    return { view: { certificateIds: next, encryptionEnabled: next.length > 0 }, changed, before: current };
+  });
+  if (result.changed) {
+    const at = deps.clock.now().toISOString();
+    await deps.repo.appendAudit({
+      id: deps.ids.newId(),
+      tenantId,
+      at,
+      actor: actor.subject,
+      action: 'screen.change',
+      details: { added: add, removed: remove, certificateIds: result.view.certificateIds },
+    });
+    await deps.events.publish([
+      {
+        id: deps.ids.newId(),
+        type: 'ScreenRecordingCertificatesChanged',
+        tenantId,
+        occurredAt: at,
+        data: {
+          certificateIds: result.view.certificateIds,
+          encryptionEnabled: result.view.encryptionEnabled,
+        },
+      },
+    ]);
+  }
+  return result.view;
+}

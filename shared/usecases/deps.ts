@@ -1,0 +1,64 @@
+import type { Principal, UploadFlow } from '../domain/types';
+import { AppError, ConcurrencyConflict, UnavailableError } from '../errors';
+import type {
+  CertificateRepository,
+  Clock,
+  EventPublisher,
+  IdGenerator,
+  KeyCustody,
+  Logger,
+  NotificationSink,
+} from '../ports';
+
+/** Settings read once at start-up by each runtime. */
+export interface CoreConfig {
+  flow: UploadFlow;
+  /** Expiry thresholds in days (default 90, 60, 30, 14, 7, 1). */
+  expiryThresholdsDays: number[];
+  /** The IVR profile the azure flow assigns uploads to. */
+  defaultIvrProfile: string;
+}
+
+/** Everything a use case needs, passed in (no globals, no container). */
+export interface CoreDeps {
+  repo: CertificateRepository;
+  custody: KeyCustody;
+  events: EventPublisher;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  config: CoreConfig;
+  notificationSink?: NotificationSink;
+}
+
+/** Who did it, as written to the audit trail. */
+export type Actor = Pick<Principal, 'subject'>;
+
+const MAX_ATTEMPTS = 12;
+
+/**
+ * Runs a read-modify-write until its conditional write lands. Lost races are retried with a
+ * small jittered back-off; if the record keeps changing, the caller gets a 503 to retry later.
+ */
+export async function retryOnConflict<T>(operation: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflict)) throw error;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new UnavailableError('The tenant is being changed by many requests at once; retry shortly.', {
+          cause: error,
+          retryAfterSeconds: 1,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+    }
+  }
+}
+
+/** Wraps a dependency failure (not one of our own errors) as a retryable 503. */
+export function asUnavailable(error: unknown, what: string): unknown {
+  if (error instanceof AppError) return error;
+  return new UnavailableError(`${what} failed; nothing was changed. Retry shortly.`, { cause: error });
+}

@@ -1,0 +1,81 @@
+import crypto from 'node:crypto';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { createAzureAdapters, readAzureConfig } from '../../functions/azure/adapters/config';
+import { decodeQueueMessage, QUEUE_NAMES } from '../../functions/azure/adapters/queue-publisher';
+import { ensureTables, tableClients } from '../../functions/azure/adapters/table-repository';
+import type { DomainEvent } from '../../shared/domain/types';
+import { makeRecord, uniqueTenantId } from '../ports/fixtures';
+import { storageConnectionString } from './clients';
+
+const credential: TokenCredential = {
+  getToken: async (): Promise<AccessToken> => ({
+    token: 'test-only',
+    expiresOnTimestamp: Date.now() + 3_600_000,
+  }),
+};
+
+describe('readAzureConfig', () => {
+  it('reads the identity-based settings the Bicep writes', () => {
+    const config = readAzureConfig({
+      RECCERT_KEY_VAULT_URL: 'https://kv-reccert.vault.azure.net/',
+      RECCERT_TABLE_ENDPOINT: 'https://streccert.table.core.windows.net/',
+      RECCERT_QUEUE_ENDPOINT: 'https://streccert.queue.core.windows.net/',
+    });
+
+    expect(config).toEqual({
+      keyVaultUrl: 'https://kv-reccert.vault.azure.net/',
+      tableEndpoint: 'https://streccert.table.core.windows.net/',
+      queueEndpoint: 'https://streccert.queue.core.windows.net/',
+      storageConnectionString: undefined,
+      tablePrefix: '',
+      keyVaultEmulator: false,
+    });
+  });
+
+  it('names what is missing', () => {
+    expect(() => readAzureConfig({})).toThrow('RECCERT_KEY_VAULT_URL');
+    expect(() => readAzureConfig({ RECCERT_KEY_VAULT_URL: 'https://kv.vault.azure.net/' })).toThrow(
+      'RECCERT_TABLE_ENDPOINT',
+    );
+  });
+});
+
+describe('createAzureAdapters against Azurite', () => {
+  it('builds a repository and a publisher that reach the emulator', async () => {
+    const prefix = `c${crypto.randomBytes(4).toString('hex')}`;
+    const adapters = createAzureAdapters(
+      readAzureConfig({
+        RECCERT_KEY_VAULT_URL: 'https://reccert-test.vault.invalid',
+        RECCERT_STORAGE_CONNECTION_STRING: storageConnectionString(),
+        RECCERT_TABLE_PREFIX: prefix,
+      }),
+      credential,
+    );
+    const tables = tableClients(adapters.tableClient, prefix);
+    await ensureTables(tables);
+    const queue = adapters.queueClient(QUEUE_NAMES.ivrAssignments);
+    await queue.createIfNotExists();
+    try {
+      const record = makeRecord({ tenantId: uniqueTenantId('cfg') });
+      const event: DomainEvent = {
+        id: crypto.randomUUID(),
+        type: 'IvrAssignmentRequested',
+        tenantId: record.tenantId,
+        occurredAt: '2026-01-01T00:00:00.000Z',
+        data: {},
+      };
+
+      await adapters.repository.createCertificate(record);
+      await adapters.publisher.publish([event]);
+
+      expect(await adapters.repository.getCertificate(record.tenantId, record.id)).toEqual(record);
+      const received = await queue.receiveMessages({ numberOfMessages: 32 });
+      expect(
+        received.receivedMessageItems.map((m) => decodeQueueMessage<DomainEvent>(m.messageText).id),
+      ).toContain(event.id);
+    } finally {
+      await Promise.all(Object.values(tables).map((t) => t.deleteTable()));
+      await queue.deleteIfExists();
+    }
+  });
+});

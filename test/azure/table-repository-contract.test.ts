@@ -1,0 +1,8 @@
+import { TableCertificateRepository } from '../../functions/azure/adapters/table-repository';
+import { describeRepositoryContract } from '../ports/repository-contract';
+import { freshTables } from './clients';
+
+describeRepositoryContract('Azure Table storage (Azurite)', async () => {
+  const { tables, drop } = await freshTables();
+  return { repo: new TableCertificateRepository(tables), cleanup: drop };
+});

@@ -1,0 +1,176 @@
+/**
+ * The behaviour every `KeyCustody` adapter must show (local file keystore, S3+KMS keystore, Key
+ * Vault). It talks only to the port. Keys are generated at test time; each gets a real self-signed
+ * certificate (openssl CLI) because vault adapters import key and certificate together.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { KeyCustody, KeyReference } from '../../shared/ports';
+import { uniqueTenantId } from './fixtures';
+
+/** What a contract run needs from an adapter: a custody and a way to dispose of it. */
+export type CustodyFactory = () => Promise<{ custody: KeyCustody; cleanup(): Promise<void> }>;
+
+/** An RSA key made at test time, with its PKCS#8 DER and a matching self-signed certificate. */
+export interface TestKeyMaterial {
+  privateKey: crypto.KeyObject;
+  publicKey: crypto.KeyObject;
+  pkcs8Der: Buffer;
+  certificatePem: string;
+}
+
+/** Generates a 2048-bit RSA key and a self-signed certificate allowing keyEncipherment. */
+export function makeKeyMaterial(commonName = 'custody-contract'): TestKeyMaterial {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pkcs8Der = privateKey.export({ type: 'pkcs8', format: 'der' });
+  // openssl reads the key only from a file: a private temp dir that is removed at once.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reccert-keymat-'));
+  try {
+    const keyFile = path.join(dir, 'key.pem');
+    fs.writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const certificatePem = execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyFile,
+        '-subj',
+        `/CN=${commonName}/O=reccert tests/C=DE`,
+        '-days',
+        '30',
+        '-addext',
+        'keyUsage=critical,keyEncipherment,digitalSignature',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ).toString('utf8');
+    return { privateKey, publicKey, pkcs8Der, certificatePem };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Wraps a session key as a CMS recipient would: RSAES-OAEP, SHA-256, MGF1-SHA-256. */
+export function wrapSessionKey(publicKey: crypto.KeyObject, sessionKey: Buffer): Buffer {
+  return crypto.publicEncrypt(
+    { key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    sessionKey,
+  );
+}
+
+/** Declares the key custody contract suite for one adapter. */
+export function describeCustodyContract(name: string, factory: CustodyFactory): void {
+  describe(`KeyCustody contract: ${name}`, () => {
+    let custody: KeyCustody;
+    let cleanup: () => Promise<void>;
+    let keyA: TestKeyMaterial;
+    let keyB: TestKeyMaterial;
+
+    beforeAll(() => {
+      keyA = makeKeyMaterial('custody-a');
+      keyB = makeKeyMaterial('custody-b');
+    });
+
+    beforeEach(async () => {
+      ({ custody, cleanup } = await factory());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    function reference(tenantId = uniqueTenantId(), certificateId = crypto.randomUUID()): KeyReference {
+      return { tenantId, certificateId, alias: `rec-${certificateId.slice(0, 8)}` };
+    }
+
+    it('unwraps a session key wrapped with the stored key’s public key', async () => {
+      const ref = reference();
+      const sessionKey = crypto.randomBytes(32);
+      const { keyRef } = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      const unwrapped = await custody.unwrapKey(ref, keyRef, wrapSessionKey(keyA.publicKey, sessionKey));
+
+      expect(unwrapped.equals(sessionKey)).toBe(true);
+    });
+
+    it('returns a reference only, never key bytes', async () => {
+      const result = await custody.store(reference(), keyA.pkcs8Der, keyA.certificatePem);
+
+      const serialized = JSON.stringify(result);
+      expect(typeof result.keyRef).toBe('string');
+      expect(serialized).not.toContain(keyA.pkcs8Der.toString('base64').slice(40, 100));
+      expect(serialized).not.toContain(keyA.pkcs8Der.toString('hex').slice(80, 200));
+    });
+
+    it('gives a second store for the same certificate a different keyRef, and both work', async () => {
+      const ref = reference();
+      const sessionKey = crypto.randomBytes(32);
+      const first = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+      const second = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      const wrapped = wrapSessionKey(keyA.publicKey, sessionKey);
+
+      expect(second.keyRef).not.toBe(first.keyRef);
+      expect((await custody.unwrapKey(ref, first.keyRef, wrapped)).equals(sessionKey)).toBe(true);
+      expect((await custody.unwrapKey(ref, second.keyRef, wrapped)).equals(sessionKey)).toBe(true);
+    });
+
+    it('refuses a session key wrapped for another key', async () => {
+      const ref = reference();
+      const { keyRef } = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      await expect(
+        custody.unwrapKey(ref, keyRef, wrapSessionKey(keyB.publicKey, crypto.randomBytes(32))),
+      ).rejects.toThrow();
+    });
+
+    it('cannot unwrap after remove, and removing twice is fine', async () => {
+      const ref = reference();
+      const wrapped = wrapSessionKey(keyA.publicKey, crypto.randomBytes(32));
+      const { keyRef } = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      await custody.remove(ref, keyRef);
+      await custody.remove(ref, keyRef);
+
+      await expect(custody.unwrapKey(ref, keyRef, wrapped)).rejects.toThrow();
+    });
+
+    it('removes only the key it is asked to remove', async () => {
+      const ref = reference();
+      const sessionKey = crypto.randomBytes(32);
+      const kept = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+      const removed = await custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      await custody.remove(ref, removed.keyRef);
+
+      const unwrapped = await custody.unwrapKey(ref, kept.keyRef, wrapSessionKey(keyA.publicKey, sessionKey));
+      expect(unwrapped.equals(sessionKey)).toBe(true);
+    });
+
+    it('does not let tenant B use a key stored for tenant A', async () => {
+      const certificateId = crypto.randomUUID();
+      const refA = reference(uniqueTenantId('ta'), certificateId);
+      const refB = reference(uniqueTenantId('tb'), certificateId);
+      const wrapped = wrapSessionKey(keyA.publicKey, crypto.randomBytes(32));
+      const { keyRef } = await custody.store(refA, keyA.pkcs8Der, keyA.certificatePem);
+
+      await expect(custody.unwrapKey(refB, keyRef, wrapped)).rejects.toThrow();
+      await custody.remove(refB, keyRef);
+
+      expect((await custody.unwrapKey(refA, keyRef, wrapped)).length).toBe(32);
+    });
+
+    it('does not let another certificate of the same tenant use the key', async () => {
+      const refA = reference();
+      const other = reference(refA.tenantId);
+      const wrapped = wrapSessionKey(keyA.publicKey, crypto.randomBytes(32));
+      const { keyRef } = await custody.store(refA, keyA.pkcs8Der, keyA.certificatePem);
+
+      await expect(custody.unwrapKey(other, keyRef, wrapped)).rejects.toThrow();
+    });
+  });
+}
