@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
-import { MAX_BODY_BYTES } from '../../shared/http/body';
 import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '../../shared/http/handler';
 import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { jsonLogger } from '../../shared/logging';
@@ -72,38 +71,6 @@ class WebhookSink implements NotificationSink {
   }
 }
 
-/** Reads the body up to the limit; a larger body is answered with 413 without reading it all. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolveBody, reject) => {
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > limit) {
-      reject(
-        new AppError('PAYLOAD_TOO_LARGE', `The request body is over ${limit / 1024} KiB.`, {
-          details: { limitBytes: limit },
-        }),
-      );
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(
-          new AppError('PAYLOAD_TOO_LARGE', `The request body is over ${limit / 1024} KiB.`, {
-            details: { limitBytes: limit },
-          }),
-        );
-        req.pause();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolveBody(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function msUntilNextScan(now: Date, hourUtc: number): number {
   const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), hourUtc));
   if (next.getTime() <= now.getTime()) next.setUTCDate(next.getUTCDate() + 1);
@@ -153,6 +120,7 @@ export async function startLocalRuntime(
         );
       return verifyLocalToken(tokenSecret, token);
     },
+    streamResponses: true,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(VERSION);
       return openApi;
@@ -204,7 +172,6 @@ export async function startLocalRuntime(
         }
         if (await serveStatic(req, res, url.pathname)) return;
       }
-      const body = await readBody(req, MAX_BODY_BYTES);
       const query: Record<string, string> = {};
       for (const [k, v] of url.searchParams) query[k] = v;
       const headers: Record<string, string | undefined> = {};
@@ -214,8 +181,18 @@ export async function startLocalRuntime(
         path: url.pathname,
         query,
         headers,
-        body,
+        bodyStream: req,
       });
+      if (response.stream) {
+        const { body, completed } = response.stream;
+        res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+        // The plaintext ends only after its tag verified; on failure the response is cut off
+        // (no final chunk), so the client sees an error instead of a complete-looking file.
+        completed.catch(() => res.destroy());
+        body.pipe(res);
+        return;
+      }
+      if (!req.readableEnded) req.resume();
       res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
       res.end(response.body);
     } catch (error) {
@@ -228,7 +205,8 @@ export async function startLocalRuntime(
       res.end(response.body);
     }
   });
-  server.requestTimeout = 30_000;
+  // Recordings stream through the decrypt route: allow long bodies, but not idle connections.
+  server.requestTimeout = 30 * 60_000;
   server.headersTimeout = 10_000;
 
   await new Promise<void>((resolveListen, reject) => {

@@ -401,6 +401,11 @@ function parseVersion(token: string): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-function isConstraint(error: unknown, code: string): boolean {
-  return error instanceof Database.SqliteError && error.code === code;
+/**
+ * True when `error` is SQLite's constraint failure `code`. Matches on the code, not the class:
+ * the native addon keeps the SqliteError class (and the realm's Error) of the first module
+ * instance that loaded it, so `instanceof` fails across module registries and VM contexts.
+ */
+export function isConstraint(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }

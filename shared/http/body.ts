@@ -1,4 +1,5 @@
 /** Request bodies: JSON or multipart/form-data, bounded, parsed the same way on every runtime. */
+import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AppError, ValidationError } from '../errors';
 
@@ -78,4 +79,42 @@ export async function parseBody(
     'UNSUPPORTED_MEDIA_TYPE',
     `Content-Type '${type || 'none'}' is not accepted here; send application/json${multipart ? ' or multipart/form-data' : ''}.`,
   );
+}
+
+/**
+ * Reads a streamed body up to `limit` bytes; a larger one (declared or actual) is refused with
+ * 413 without reading the rest.
+ */
+export async function readLimited(
+  stream: Readable | undefined,
+  headers: Record<string, string | undefined>,
+  limit: number,
+): Promise<Buffer> {
+  if (!stream) return Buffer.alloc(0);
+  const tooLarge = () =>
+    new AppError('PAYLOAD_TOO_LARGE', `The request body is over ${limit / 1024} KiB.`, {
+      details: { limitBytes: limit },
+    });
+  if (Number(headers['content-length'] ?? '0') > limit) {
+    stream.resume();
+    throw tooLarge();
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Drain the rest without keeping it, so the connection can still carry the 413.
+        stream.off('data', onData);
+        stream.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    stream.on('data', onData);
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }

@@ -3,12 +3,13 @@
  * call the use case, and map errors to `{error: {code, message, details}}` in one place.
  * Runtimes translate their own request and response shapes to and from these.
  */
+import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Principal } from '../domain/types';
 import { AppError, AuthError, UnavailableError, ValidationError } from '../errors';
 import type { CoreDeps } from '../usecases/deps';
 import { authorize, principalFromClaims } from './auth';
-import { parseBody } from './body';
+import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
 import { type AnyRoute, routes as defaultRoutes } from './routes';
 import { STATUS_OF } from './status';
 
@@ -19,7 +20,10 @@ export interface ApiRequest {
   query: Record<string, string | undefined>;
   /** Header names in lower case. */
   headers: Record<string, string | undefined>;
-  body: Buffer;
+  /** The whole body, when the runtime has it (Lambda, Functions). */
+  body?: Buffer;
+  /** The body as a stream, when the runtime streams it (local server); read only as needed. */
+  bodyStream?: Readable;
   /** Claims an upstream authorizer already verified (API Gateway JWT authorizer). */
   verifiedClaims?: Record<string, unknown>;
 }
@@ -27,7 +31,12 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  body: string | Buffer;
+  /**
+   * A streamed body: write it out, and abort the response (do not finish it) if `completed`
+   * rejects. Only runtimes that asked for streams get one (see `ApiOptions.streamResponses`).
+   */
+  stream?: { body: Readable; completed: Promise<unknown> };
 }
 
 /** Verifies the bearer token of a request and returns the caller. */
@@ -42,6 +51,11 @@ export interface ApiOptions {
   routes?: AnyRoute[];
   /** Called with the OpenAPI document route; kept separate to avoid an import cycle. */
   openApiDocument?: () => unknown;
+  /**
+   * True when the runtime can stream a response body. Otherwise streamed results are buffered
+   * and returned only once they proved genuine (their integrity failure becomes an error body).
+   */
+  streamResponses?: boolean;
 }
 
 interface CompiledRoute {
@@ -157,13 +171,22 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
       query = parsed.data;
     }
     let body: unknown;
-    if (route.body) {
-      const raw = await parseBody(
-        request.body,
-        request.headers['content-type'],
-        route.body.multipart === true,
+    let bodyStream: Readable = Readable.from([]);
+    if (route.streamBody) {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!route.streamBody.contentTypes.includes(type)) {
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Send the recording as ${route.streamBody.contentTypes[0]} (got '${type || 'none'}').`,
+          { details: { accepted: route.streamBody.contentTypes } },
+        );
+      }
+      bodyStream = request.bodyStream ?? Readable.from(request.body ? [request.body] : []);
+    } else if (route.body) {
+      const raw = request.body ?? (await readLimited(request.bodyStream, request.headers, MAX_BODY_BYTES));
+      const parsed = route.body.schema.safeParse(
+        await parseBody(raw, request.headers['content-type'], route.body.multipart === true),
       );
-      const parsed = route.body.schema.safeParse(raw);
       if (!parsed.success) throw zodMessage('body', parsed.error);
       body = parsed.data;
     }
@@ -173,9 +196,26 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
       params,
       query,
       body,
+      bodyStream,
       basePath,
       version: options.version,
     });
+    if (result.stream) {
+      const headers = {
+        'content-type': result.stream.contentType,
+        'cache-control': 'no-store',
+        ...(result.headers ?? {}),
+      };
+      if (options.streamResponses) {
+        return {
+          status: result.status,
+          headers,
+          body: '',
+          stream: { body: result.stream.body, completed: result.stream.completed },
+        };
+      }
+      return { status: result.status, headers, body: await bufferGenuineStream(result.stream) };
+    }
     if (result.body === undefined)
       return { status: result.status, headers: { ...(result.headers ?? {}) }, body: '' };
     return {
@@ -223,4 +263,21 @@ function describe(error: unknown): string {
   if (error instanceof Error)
     return `${error.name}${(error as { code?: string }).code ? ` ${(error as { code?: string }).code}` : ''}: ${error.message}`;
   return String(error);
+}
+
+/**
+ * Collects a streamed result for runtimes that buffer responses (Lambda behind API Gateway,
+ * Functions without HTTP streaming). Resolves only once the stream ended AND proved genuine
+ * (`completed`), so a caller gets the error rather than a partial body; `completed` can settle
+ * before the stream has delivered its last chunks, hence waiting for both.
+ */
+async function bufferGenuineStream(stream: { body: Readable; completed: Promise<unknown> }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.body.once('end', resolve);
+    stream.body.once('error', reject);
+  });
+  await Promise.all([stream.completed, ended]);
+  return Buffer.concat(chunks);
 }

@@ -3,6 +3,7 @@
  * server, the Lambda handlers and the Azure functions all dispatch through, and that the
  * OpenAPI document is generated from.
  */
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Principal, Role } from '../domain/types';
 import type { ErrorCode } from '../errors';
@@ -22,11 +23,14 @@ import {
 } from '../usecases/certificates';
 import type { CoreDeps } from '../usecases/deps';
 import { runExpiryScan } from '../usecases/expiry-scan';
+import { decryptRecording } from '../usecases/recordings';
 import * as S from './schemas';
 import { UPLOAD_VALIDATION_CODES } from './status';
 
 export interface RouteContext<Q, B> {
   deps: CoreDeps;
+  /** The request body as a stream (streaming routes only). */
+  bodyStream: Readable;
   principal: Principal;
   params: Record<string, string>;
   query: Q;
@@ -40,6 +44,11 @@ export interface RouteResult {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * A streamed body (e.g. decrypted audio). `completed` settles when the stream proved genuine;
+   * when it rejects, runtimes must abort the response rather than finish it.
+   */
+  stream?: { body: Readable; completed: Promise<unknown>; contentType: string };
 }
 
 export interface Route<Q = unknown, B = unknown> {
@@ -53,10 +62,12 @@ export interface Route<Q = unknown, B = unknown> {
   params?: z.ZodObject;
   query?: z.ZodType<Q>;
   body?: { schema: z.ZodType<B>; multipart?: boolean; required?: boolean };
+  /** A streamed body of one of these media types (not buffered, no size limit). */
+  streamBody?: { contentTypes: string[] };
   success: { status: number; description: string; schema?: z.ZodType };
   errors: ErrorCode[];
   /** Grouping used to split functions by the permissions they need (AWS, Azure). */
-  group: 'public' | 'read' | 'write' | 'operator';
+  group: 'public' | 'read' | 'write' | 'operator' | 'decrypt';
   handle(ctx: RouteContext<Q, B>): Promise<RouteResult>;
 }
 
@@ -361,5 +372,34 @@ export const routes: AnyRoute[] = [
       status: 200,
       body: await runExpiryScan(deps, body.now ? new Date(body.now) : deps.clock.now()),
     }),
+  }),
+  route({
+    operationId: 'decryptRecording',
+    method: 'POST',
+    path: '/v1/tenants/{tenantId}/recordings/decrypt',
+    summary: "Decrypt a CMS recording with the tenant's keys (streamed in and out; audited)",
+    access: { roles: ['decrypt'], tenantScoped: true },
+    group: 'decrypt',
+    params: TenantParams,
+    streamBody: { contentTypes: ['application/cms', 'application/pkcs7-mime', 'application/octet-stream'] },
+    success: { status: 200, description: 'The plaintext recording (application/octet-stream)' },
+    errors: [
+      ...AUTH_ERRORS,
+      'NOT_CMS',
+      'NO_MATCHING_KEY',
+      'INTEGRITY_CHECK_FAILED',
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+    handle: async ({ deps, principal, params, bodyStream }) => {
+      const session = await decryptRecording(deps, principal, params.tenantId!, bodyStream);
+      return {
+        status: 200,
+        stream: {
+          body: session.plaintext,
+          completed: session.completed,
+          contentType: 'application/octet-stream',
+        },
+      };
+    },
   }),
 ];

@@ -1,5 +1,12 @@
 /** Use cases for certificates: preview, upload, list, get, guarded delete, verify-key. */
-import { createHash } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  type KeyObject,
+  publicEncrypt,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import {
   activeProfiles,
   isInUse,
@@ -8,7 +15,14 @@ import {
   wasEverAssigned,
 } from '../domain/expiry';
 import type { CertificateDetails, CertificateRecord, CertificateStatus, DomainEvent } from '../domain/types';
-import { AlreadyExists, ConflictError, NotFoundError, ValidationError, type Warning } from '../errors';
+import {
+  AlreadyExists,
+  AppError,
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+  type Warning,
+} from '../errors';
 import {
   checkKeyMatches,
   parseCertificatePem,
@@ -19,6 +33,58 @@ import {
 import type { KeyReference } from '../ports';
 import { type Actor, asUnavailable, type CoreDeps, retryOnConflict } from './deps';
 import { type CertificateView, certificateView } from './views';
+
+function removeKeyQuietly(deps: CoreDeps, ref: KeyReference, keyRef: string): Promise<void> {
+  return deps.custody.remove(ref, keyRef).catch((error) => {
+    deps.logger.error('upload rollback: could not remove the stored key; the orphan sweep will', {
+      tenantId: ref.tenantId,
+      certificateId: ref.certificateId,
+      error: String(error),
+    });
+  });
+}
+
+/**
+ * Wraps 32 random bytes with the certificate and unwraps them through custody: a pair that
+ * cannot actually decrypt recordings is refused before anyone records with it. The stored key
+ * is removed again when the check fails.
+ */
+async function proveCustodyUnwraps(
+  deps: CoreDeps,
+  ref: KeyReference,
+  keyRef: string,
+  publicKey: KeyObject,
+): Promise<void> {
+  const probe = randomBytes(32);
+  const wrapped = publicEncrypt(
+    { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    probe,
+  );
+  let unwrapped: Buffer;
+  try {
+    unwrapped = await deps.custody.unwrapKey(ref, keyRef, wrapped);
+  } catch (error) {
+    await removeKeyQuietly(deps, ref, keyRef);
+    if (error instanceof ValidationError || (error instanceof AppError && error.code === 'NO_MATCHING_KEY')) {
+      throw new ValidationError(
+        'KEY_MISMATCH',
+        'The stored key could not unwrap a test session key wrapped with this certificate, so recordings encrypted for it could not be played. Check that the key belongs to the certificate.',
+        { details: { field: 'privateKey' }, cause: error },
+      );
+    }
+    throw asUnavailable(error, 'Checking the stored key');
+  }
+  if (unwrapped.length !== probe.length || !timingSafeEqual(unwrapped, probe)) {
+    await removeKeyQuietly(deps, ref, keyRef);
+    throw new ValidationError(
+      'KEY_MISMATCH',
+      'The stored key unwrapped a test session key to the wrong value.',
+      {
+        details: { field: 'privateKey' },
+      },
+    );
+  }
+}
 
 /** The certificate id: derived from the fingerprint, so the same certificate is one record per tenant. */
 export function certificateIdOf(fingerprintSha256: string): string {
@@ -96,6 +162,8 @@ export async function uploadCertificate(
     pkcs8.fill(0);
   }
 
+  await proveCustodyUnwraps(deps, ref, stored.keyRef, validated.certificate.publicKey!);
+
   const thresholds = normalizeThresholds(deps.config.expiryThresholdsDays);
   const record: CertificateRecord = {
     ...details,
@@ -111,15 +179,7 @@ export async function uploadCertificate(
     nextNotifyAt: nextNotifyAt(details.notAfter, null, thresholds),
     notifiedThresholdDays: null,
   };
-  const undoKey = () =>
-    deps.custody.remove(ref, stored.keyRef).catch((error) => {
-      deps.logger.error('upload rollback: could not remove the stored key; the orphan sweep will', {
-        tenantId,
-        certificateId: id,
-        keyRef: stored.keyRef,
-        error: String(error),
-      });
-    });
+  const undoKey = () => removeKeyQuietly(deps, ref, stored.keyRef);
   try {
     await deps.repo.createCertificate(record);
   } catch (error) {

@@ -5,6 +5,7 @@
  */
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { buildSelfSigned } from '../../shared/pki/builder';
+import { createEncryptStream } from '../../shared/recording';
 import { rsaKey } from '../helpers/pki';
 import type { Harness, RuntimeSpec } from './harness';
 import { startRuntime } from './harness';
@@ -31,7 +32,7 @@ export function apiClient(baseUrl: () => string) {
   return async function api(method: string, path: string, options: RequestOptions = {}): Promise<ApiResult> {
     const headers: Record<string, string> = {};
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    let body: BodyInit | undefined;
+    let body: RequestInit['body'];
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.json);
@@ -79,6 +80,20 @@ export function freshPair(options: { days?: number; key?: KeyObject; cn?: string
     notAfter: new Date(now + (options.days ?? 365) * DAY),
   });
   return { key, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: cert.pem };
+}
+
+/** A CMS AuthEnvelopedData recording of `plaintext` for the given certificates (DER). */
+export async function encryptRecording(plaintext: Buffer, certificatePems: string[]): Promise<Buffer> {
+  const encryptor = createEncryptStream(certificatePems, { contentLength: plaintext.length });
+  const chunks: Buffer[] = [];
+  encryptor.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<void>((resolve, reject) => {
+    encryptor.once('end', resolve);
+    encryptor.once('error', reject);
+  });
+  encryptor.end(plaintext);
+  await done;
+  return Buffer.concat(chunks);
 }
 
 async function eventually<T>(
@@ -170,6 +185,7 @@ export function describeContract(spec: RuntimeSpec): void {
           '/v1/tenants/{tenantId}/notifications',
           '/v1/tenants/{tenantId}/audit',
           '/v1/expiry-scan',
+          '/v1/tenants/{tenantId}/recordings/decrypt',
         ]) {
           expect(res.body.paths[path]).toBeDefined();
         }
@@ -710,6 +726,84 @@ export function describeContract(spec: RuntimeSpec): void {
         );
         expect(res.body.items.every((e: { actor: string }) => e.actor === 'contract-admin')).toBe(true);
         expect(res.text).not.toContain('PRIVATE KEY');
+      });
+    });
+
+    describe('recording decryption', () => {
+      const audio = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31 + (i >> 7)) & 0xff));
+
+      async function decrypt(
+        t: { id: string },
+        token: string,
+        body: Buffer,
+        contentType = 'application/cms',
+      ) {
+        try {
+          return await api('POST', `/v1/tenants/${t.id}/recordings/decrypt`, { token, body, contentType });
+        } catch (error) {
+          // A cut-off stream (integrity failure after the headers) surfaces as a fetch error.
+          return { status: 0, headers: new Headers(), body: undefined, text: String(error) } as ApiResult;
+        }
+      }
+
+      it('decrypts a recording for the decrypt role and audits it', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        const cert = await upload(t, pair);
+        const player = await h.token({ tenants: [t.id], roles: ['decrypt'], subject: 'player' });
+        const response = await fetch(`${h.baseUrl}/v1/tenants/${t.id}/recordings/decrypt`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${player}`, 'content-type': 'application/cms' },
+          body: new Uint8Array(await encryptRecording(audio, [pair.certPem])),
+        });
+        expect(response.status).toBe(200);
+        expect(Buffer.from(await response.arrayBuffer()).equals(audio)).toBe(true);
+        const audit = await eventually(
+          () => api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token }),
+          (r) => r.body.items.some((e: { action: string }) => e.action === 'recording.decrypt'),
+        );
+        const entry = audit.body.items.find((e: { action: string }) => e.action === 'recording.decrypt');
+        expect(entry).toMatchObject({
+          actor: 'player',
+          certificateId: cert.id,
+          details: { outcome: 'decrypted' },
+        });
+      });
+
+      it('is for the decrypt role only', async () => {
+        const t = await tenant(['admin']);
+        const res = await decrypt(t, t.token, Buffer.from('x'));
+        expect(res.status).toBe(403);
+      });
+
+      it('refuses non-CMS input with 400 NOT_CMS and a recording for someone else with 422 NO_MATCHING_KEY', async () => {
+        const t = await tenant();
+        await upload(t);
+        const garbage = await decrypt(t, t.token, Buffer.from('RIFF....WAVEfmt not encrypted'));
+        expect(garbage.status).toBe(400);
+        expect(garbage.body.error.code).toBe('NOT_CMS');
+        const stranger = freshPair();
+        const foreign = await decrypt(t, t.token, await encryptRecording(audio, [stranger.certPem]));
+        expect(foreign.status).toBe(422);
+        expect(foreign.body.error.code).toBe('NO_MATCHING_KEY');
+        const wrongType = await decrypt(t, t.token, Buffer.from('x'), 'text/plain');
+        expect(wrongType.status).toBe(415);
+      });
+
+      it('never completes a response whose integrity check failed', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        await upload(t, pair);
+        const cms = await encryptRecording(audio, [pair.certPem]);
+        const tampered = Buffer.from(cms);
+        tampered[tampered.length - 5] = (tampered[tampered.length - 5] ?? 0) ^ 0x01;
+        const res = await decrypt(t, t.token, tampered);
+        if (res.status === 0) {
+          expect(res.text).toMatch(/terminated|aborted|socket|closed|error/i);
+        } else {
+          expect(res.status).toBe(422);
+          expect(res.body.error.code).toBe('INTEGRITY_CHECK_FAILED');
+        }
       });
     });
 

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import vm from 'node:vm';
 import Database from 'better-sqlite3';
 import {
+  isConstraint,
   MIGRATIONS,
   SCHEMA_VERSION,
   SqliteCertificateRepository,
@@ -205,5 +207,17 @@ describe('SqliteCertificateRepository', () => {
     expect(pages).toBe(4);
     // Generous bound for a loaded CI box; a full table scan of 100k JSON rows is far slower.
     expect(elapsedMs).toBeLessThan(250);
+  });
+});
+
+describe('regression: duplicate upload answered 503 when SqliteError came from another realm', () => {
+  it('recognises a constraint error whose class and Error prototype belong to another context', () => {
+    const foreign: unknown = vm.runInNewContext(
+      'Object.assign(new Error("UNIQUE constraint failed"), { code: "SQLITE_CONSTRAINT_PRIMARYKEY" })',
+    );
+    expect(foreign instanceof Error).toBe(false);
+    expect(isConstraint(foreign, 'SQLITE_CONSTRAINT_PRIMARYKEY')).toBe(true);
+    expect(isConstraint(foreign, 'SQLITE_CONSTRAINT_UNIQUE')).toBe(false);
+    expect(isConstraint(new Error('disk I/O error'), 'SQLITE_CONSTRAINT_PRIMARYKEY')).toBe(false);
   });
 });

@@ -1,7 +1,40 @@
 /**
- * PLACEHOLDER so that `cdk synth` has an entry to bundle; the lead replaces it with the real
- * decrypt handler (thin: translate the event, call the use case, translate the result).
+ * The decrypt function: plays back a CMS recording by unwrapping its session key with the
+ * tenant's sealed private key (S3 object + KMS data key), and audits every attempt. The body
+ * arrives whole (API Gateway buffers it), and the plaintext is returned only once its GCM tag
+ * verified: a tampered recording is answered 422, never a partial plaintext.
  */
-export async function handler(): Promise<never> {
-  throw new Error('reccert: the decrypt handler is not implemented yet.');
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { CoreDeps } from '../../../shared/usecases/deps';
+import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
+import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
+import { coreDeps, httpFunction, requireEnv } from '../runtime';
+
+/** The SDK clients the decrypt function uses. */
+export interface DecryptClients {
+  dynamodb: DynamoDBClient;
+  s3: S3Client;
+  kms: KMSClient;
 }
+
+/** The decrypt function's deps from its clients and environment. */
+export function decryptDeps(clients: DecryptClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
+  return coreDeps(
+    'decrypt',
+    {
+      repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName: requireEnv('TABLE_NAME', env) }),
+      custody: new KmsS3Keystore(clients.kms, clients.s3, {
+        bucketName: requireEnv('BUCKET_NAME', env),
+        kmsKeyId: requireEnv('KMS_KEY_ID', env),
+      }),
+    },
+    env,
+  );
+}
+
+/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
+export const handler = httpFunction('decrypt', () =>
+  decryptDeps({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), kms: new KMSClient({}) }),
+);

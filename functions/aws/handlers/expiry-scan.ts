@@ -1,7 +1,65 @@
 /**
- * PLACEHOLDER so that `cdk synth` has an entry to bundle; the lead replaces it with the real
- * expiry-scan handler (thin: translate the event, call the use case, translate the result).
+ * The expiry scan: invoked daily by EventBridge Scheduler, and by API Gateway for the operator's
+ * `POST /v1/expiry-scan` (the same function and role, so both runs execute the same code). It
+ * reads the due index, records each notification once, and sends the new ones to SNS and as
+ * EventBridge events.
  */
-export async function handler(): Promise<never> {
-  throw new Error('reccert: the expiry-scan handler is not implemented yet.');
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { CoreDeps } from '../../../shared/usecases/deps';
+import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
+import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
+import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
+import { SnsNotificationSink } from '../adapters/sns-notification-sink';
+import { coreDeps, type HttpApiResult, httpFunction, isHttpApiEvent, once, requireEnv } from '../runtime';
+
+/** The SDK clients the expiry scan uses. */
+export interface ScanClients {
+  dynamodb: DynamoDBClient;
+  events: EventBridgeClient;
+  sns: SNSClient;
 }
+
+/** The expiry scan's deps from its clients and environment. */
+export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
+  return coreDeps(
+    'expiry-scan',
+    {
+      repo: new DynamoDbCertificateRepository(clients.dynamodb, {
+        tableName: requireEnv('TABLE_NAME', env),
+        dueIndexName: requireEnv('DUE_INDEX_NAME', env),
+      }),
+      events: new EventBridgePublisher(clients.events, { eventBusName: requireEnv('EVENT_BUS_NAME', env) }),
+      notificationSink: new SnsNotificationSink(clients.sns, { topicArn: requireEnv('TOPIC_ARN', env) }),
+    },
+    env,
+  );
+}
+
+/** What a scheduled run returns (and logs): counts, not the notifications themselves. */
+export interface ScheduledScanResult {
+  scanned: number;
+  notifications: number;
+}
+
+/** The scan function over the given deps: an HTTP API event is the operator route, anything else the schedule. */
+export function expiryScanFunction(
+  makeDeps: () => CoreDeps,
+): (event: unknown) => Promise<HttpApiResult | ScheduledScanResult> {
+  const deps = once(makeDeps);
+  const http = httpFunction('expiry-scan', deps);
+  return async (event) => {
+    if (isHttpApiEvent(event)) return http(event);
+    // EventBridge Scheduler: the scan runs as of now; a failure is thrown so Scheduler retries.
+    const result = await runExpiryScan(deps());
+    const summary = { scanned: result.scanned, notifications: result.notifications.length };
+    deps().logger.info('scheduled expiry scan', summary);
+    return summary;
+  };
+}
+
+/** Lambda entry point (EventBridge Scheduler and API Gateway HTTP API). */
+export const handler = expiryScanFunction(() =>
+  scanDeps({ dynamodb: new DynamoDBClient({}), events: new EventBridgeClient({}), sns: new SNSClient({}) }),
+);

@@ -1,7 +1,26 @@
 /**
- * PLACEHOLDER so that `cdk synth` has an entry to bundle; the lead replaces it with the real
- * read handler (thin: translate the event, call the use case, translate the result).
+ * The read function: GET routes, health, the OpenAPI document and verify-key (which reads a
+ * certificate and checks a key it is sent, storing nothing). Its role reads the table only, so
+ * it bundles the DynamoDB client and nothing else.
  */
-export async function handler(): Promise<never> {
-  throw new Error('reccert: the read handler is not implemented yet.');
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { buildOpenApiDocument } from '../../../shared/http/openapi';
+import type { CoreDeps } from '../../../shared/usecases/deps';
+import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
+import { coreDeps, httpFunction, once, requireEnv, VERSION } from '../runtime';
+
+/** The read function's deps from its clients and environment. */
+export function readDeps(
+  clients: { dynamodb: DynamoDBClient },
+  env: NodeJS.ProcessEnv = process.env,
+): CoreDeps {
+  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
+    tableName: requireEnv('TABLE_NAME', env),
+  });
+  return coreDeps('read', { repo }, env);
 }
+
+/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
+export const handler = httpFunction('read', () => readDeps({ dynamodb: new DynamoDBClient({}) }), {
+  openApiDocument: once(() => buildOpenApiDocument(VERSION)),
+});

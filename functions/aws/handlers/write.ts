@@ -1,7 +1,47 @@
 /**
- * PLACEHOLDER so that `cdk synth` has an entry to bundle; the lead replaces it with the real
- * write handler (thin: translate the event, call the use case, translate the result).
+ * The write function: upload and preview, delete, IVR assignment requests and screen-recording
+ * changes. It seals keys (KMS data keys + S3), writes metadata and publishes domain events.
  */
-export async function handler(): Promise<never> {
-  throw new Error('reccert: the write handler is not implemented yet.');
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { CoreDeps } from '../../../shared/usecases/deps';
+import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
+import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
+import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
+import { coreDeps, httpFunction, requireEnv } from '../runtime';
+
+/** The SDK clients the write function uses. */
+export interface WriteClients {
+  dynamodb: DynamoDBClient;
+  s3: S3Client;
+  kms: KMSClient;
+  events: EventBridgeClient;
 }
+
+/** The write function's deps from its clients and environment. */
+export function writeDeps(clients: WriteClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
+  return coreDeps(
+    'write',
+    {
+      repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName: requireEnv('TABLE_NAME', env) }),
+      custody: new KmsS3Keystore(clients.kms, clients.s3, {
+        bucketName: requireEnv('BUCKET_NAME', env),
+        kmsKeyId: requireEnv('KMS_KEY_ID', env),
+      }),
+      events: new EventBridgePublisher(clients.events, { eventBusName: requireEnv('EVENT_BUS_NAME', env) }),
+    },
+    env,
+  );
+}
+
+/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
+export const handler = httpFunction('write', () =>
+  writeDeps({
+    dynamodb: new DynamoDBClient({}),
+    s3: new S3Client({}),
+    kms: new KMSClient({}),
+    events: new EventBridgeClient({}),
+  }),
+);

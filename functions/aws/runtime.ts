@@ -1,0 +1,191 @@
+/**
+ * What every reccert Lambda function shares: configuration read once per cold start, the parts
+ * of `CoreDeps` that need no AWS client, and the translation between API Gateway HTTP API
+ * (payload format 2.0) events and the runtime-neutral ApiRequest/ApiResponse.
+ *
+ * No AWS SDK client is imported here (types only): each handler file constructs just the clients
+ * its function uses, so a bundle never carries a client its role may not call.
+ */
+import { randomUUID } from 'node:crypto';
+import type {
+  APIGatewayEventRequestContextJWTAuthorizer,
+  APIGatewayEventRequestContextV2,
+  APIGatewayProxyEventV2WithRequestContext,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+import { DEFAULT_THRESHOLDS_DAYS } from '../../shared/domain/expiry';
+import { AppError, AuthError } from '../../shared/errors';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  createApiHandler,
+  errorResponse,
+} from '../../shared/http/handler';
+import { jsonLogger, type LogLevel } from '../../shared/logging';
+import type { EventPublisher, KeyCustody, Logger } from '../../shared/ports';
+import type { CoreDeps } from '../../shared/usecases/deps';
+import { type HttpFunctionName, methodsAllowedOn, routesServedBy } from './routing';
+
+/** The service version (bundled from package.json at build time). */
+export const VERSION: string = (require('../../package.json') as { version: string }).version;
+
+/** An HTTP API payload 2.0 event; `authorizer` is there only on routes behind the JWT authorizer. */
+export type HttpApiEvent = APIGatewayProxyEventV2WithRequestContext<
+  APIGatewayEventRequestContextV2 & { authorizer?: Partial<APIGatewayEventRequestContextJWTAuthorizer> }
+>;
+export type HttpApiResult = APIGatewayProxyStructuredResultV2;
+export type HttpApiHandler = (event: HttpApiEvent) => Promise<HttpApiResult>;
+
+/** A required setting from the function's environment (set by the CDK stack). */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    // A deployment bug: the message names the variable only, never a value.
+    throw new Error(`reccert: the environment variable ${name} is not set for this function.`);
+  }
+  return value;
+}
+
+function thresholdsFrom(env: NodeJS.ProcessEnv): number[] {
+  const raw = env.RECCERT_EXPIRY_THRESHOLDS;
+  if (raw === undefined || raw.trim() === '') return [...DEFAULT_THRESHOLDS_DAYS];
+  const days = raw.split(',').map((s) => Number(s.trim()));
+  if (days.some((d) => !Number.isInteger(d) || d <= 0 || d > 3650)) {
+    throw new Error('reccert: RECCERT_EXPIRY_THRESHOLDS must be comma-separated whole days, e.g. 90,30,7.');
+  }
+  return days;
+}
+
+/** A port this function's role cannot use: calling it is a wiring bug (logged, answered 503). */
+function notInThisFunction<T extends object>(port: string, fn: string): T {
+  return new Proxy({} as T, {
+    get: (_target, method) => () =>
+      Promise.reject(new Error(`reccert: ${port}.${String(method)} is not available in the ${fn} function.`)),
+  });
+}
+
+/** The AWS parts of a function's deps; the rest (clock, ids, logger, config) is common. */
+export interface AwsParts {
+  repo: CoreDeps['repo'];
+  custody?: KeyCustody;
+  events?: EventPublisher;
+  notificationSink?: CoreDeps['notificationSink'];
+}
+
+/**
+ * Completes a function's deps. Ports the function has no permission for are stubs that fail
+ * loudly, so a use case that reaches one shows up as a wiring bug rather than an AccessDenied.
+ */
+export function coreDeps(
+  fn: string,
+  parts: AwsParts,
+  env: NodeJS.ProcessEnv = process.env,
+  logger: Logger = jsonLogger((env.LOG_LEVEL as LogLevel | undefined) ?? 'info', undefined, { fn }),
+): CoreDeps {
+  return {
+    repo: parts.repo,
+    custody: parts.custody ?? notInThisFunction<KeyCustody>('custody', fn),
+    events: parts.events ?? notInThisFunction<EventPublisher>('events', fn),
+    clock: { now: () => new Date() },
+    ids: { newId: randomUUID },
+    logger,
+    // The AWS deployment plays the AWS-hosted upload flow (DESIGN section 2).
+    config: { flow: 'aws', expiryThresholdsDays: thresholdsFrom(env), defaultIvrProfile: 'record' },
+    ...(parts.notificationSink ? { notificationSink: parts.notificationSink } : {}),
+  };
+}
+
+/** Builds `make()` once, on first use: a cold start pays for it, warm invocations reuse it. */
+export function once<T>(make: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => {
+    value ??= { v: make() };
+    return value.v;
+  };
+}
+
+/** API Gateway event -> ApiRequest; the claims are those the JWT authorizer verified. */
+export function toApiRequest(event: HttpApiEvent): ApiRequest {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
+  if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
+  const query: Record<string, string | undefined> = {};
+  // API Gateway joins repeated parameters with commas in queryStringParameters; the raw string
+  // keeps them apart, and the first one wins as on the other runtimes.
+  for (const [name, value] of new URLSearchParams(event.rawQueryString ?? '')) query[name] ??= value;
+  const claims = event.requestContext.authorizer?.jwt?.claims;
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    path: event.rawPath,
+    query,
+    headers,
+    ...(event.body === undefined || event.body === null
+      ? {}
+      : { body: Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') }),
+    ...(claims ? { verifiedClaims: claims as Record<string, unknown> } : {}),
+  };
+}
+
+/** ApiResponse -> API Gateway result; binary bodies travel base64-encoded. */
+export function toHttpApiResult(response: ApiResponse): HttpApiResult {
+  const binary = Buffer.isBuffer(response.body);
+  return {
+    statusCode: response.status,
+    headers: response.headers,
+    body: binary ? (response.body as Buffer).toString('base64') : (response.body as string),
+    isBase64Encoded: binary,
+  };
+}
+
+/**
+ * The answer of the API's `$default` route (no authorizer): the request matched no route, so
+ * it is 405 when the path exists with other methods and 404 otherwise, in the contract's shape.
+ */
+export function unmatchedRouteResponse(method: string, path: string): ApiResponse {
+  const allowed = methodsAllowedOn(path);
+  if (allowed.length === 0) return errorResponse(new AppError('NOT_FOUND', `No route ${method} ${path}.`));
+  return errorResponse(
+    new AppError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}.`, {
+      details: { allowed },
+    }),
+  );
+}
+
+/** Behind API Gateway a token is checked before the function runs; without claims, refuse. */
+async function claimsRequired(): Promise<never> {
+  throw new AuthError('UNAUTHORIZED', 'A valid bearer token is required.');
+}
+
+/**
+ * The Lambda handler of one HTTP function: the shared API handler restricted to the routes of
+ * this function's group, with deps built on the first invocation.
+ */
+export function httpFunction(
+  fn: HttpFunctionName,
+  makeDeps: () => CoreDeps,
+  options: { openApiDocument?: () => unknown } = {},
+): HttpApiHandler {
+  const api = once(() => {
+    const deps = makeDeps();
+    const handle = createApiHandler({
+      deps,
+      authenticate: claimsRequired,
+      version: VERSION,
+      routes: routesServedBy(fn),
+      ...(options.openApiDocument ? { openApiDocument: options.openApiDocument } : {}),
+    });
+    return handle;
+  });
+  return async (event) => {
+    if (event.routeKey === '$default') {
+      return toHttpApiResult(unmatchedRouteResponse(event.requestContext.http.method, event.rawPath));
+    }
+    return toHttpApiResult(await api()(toApiRequest(event)));
+  };
+}
+
+/** Whether an invocation came from API Gateway (HTTP API) rather than a schedule. */
+export function isHttpApiEvent(event: unknown): event is HttpApiEvent {
+  const context = (event as { requestContext?: { http?: { method?: unknown } } } | null)?.requestContext;
+  return typeof context?.http?.method === 'string';
+}

@@ -1,0 +1,171 @@
+/**
+ * Who is calling, on the Azure runtime. The HTTP functions are `authLevel: 'anonymous'` (no
+ * function keys): the app checks the caller itself, in one of three modes chosen by
+ * `RECCERT_AUTH_MODE` and read once at start-up:
+ *
+ * - `jwt` (default): a bearer JWT verified with jose against the identity provider's JWKS
+ *   (`RECCERT_JWKS_URI`), issuer `RECCERT_JWT_ISSUER` and audience `RECCERT_JWT_AUDIENCE`;
+ *   asymmetric algorithms only, so a token can never be "signed" with a public key as an HMAC secret.
+ * - `appservice`: App Service authentication ("Easy Auth") validated the token in front of the
+ *   app and passes the principal as the `x-ms-client-principal` header (base64 JSON with a
+ *   claims array). Use it only with authentication required on the Function App: App Service then
+ *   removes that header from what clients send, so only the platform can set it.
+ * - `local` (development only): the HS256 tokens of the local runtime, with the secret in the data
+ *   directory (`npx reccert token`), so `npm run start:azure` takes the same tokens as `npm start`.
+ */
+import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type { Principal } from '../../shared/domain/types';
+import { AuthError } from '../../shared/errors';
+import { principalFromClaims } from '../../shared/http/auth';
+import { type ApiRequest, type Authenticator, bearerToken } from '../../shared/http/handler';
+import { loadOrCreateTokenSecret, verifyLocalToken } from '../local/auth';
+
+/** How the Azure runtime authenticates callers. */
+export type AzureAuthConfig =
+  | { mode: 'jwt'; jwksUri: string; issuer: string; audience: string }
+  | { mode: 'appservice' }
+  | { mode: 'local'; dataDir: string };
+
+/** Algorithms a JWKS-verified token may use (never HS*, never none). */
+const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+];
+
+/** The App Service header that carries the authenticated principal. */
+export const CLIENT_PRINCIPAL_HEADER = 'x-ms-client-principal';
+
+/** Claim types App Service uses for the subject when the token had no plain `sub`. */
+const SUBJECT_CLAIM_TYPES = [
+  'sub',
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',
+  'http://schemas.microsoft.com/identity/claims/objectidentifier',
+  'oid',
+];
+const ROLE_CLAIM_TYPES = ['roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+
+/** Reads the auth settings from `env` (once, at start-up); throws naming what is missing. */
+export function readAuthConfig(env: NodeJS.ProcessEnv = process.env): AzureAuthConfig {
+  const mode = (env.RECCERT_AUTH_MODE ?? 'jwt').trim() || 'jwt';
+  if (mode === 'appservice') return { mode };
+  if (mode === 'local') {
+    const dataDir = env.DATA_DIR?.trim();
+    if (!dataDir) throw new Error('RECCERT_AUTH_MODE=local needs DATA_DIR (where token.secret is kept).');
+    return { mode, dataDir };
+  }
+  if (mode !== 'jwt') throw new Error(`RECCERT_AUTH_MODE must be jwt, appservice or local (got '${mode}').`);
+  const missing = ['RECCERT_JWKS_URI', 'RECCERT_JWT_ISSUER', 'RECCERT_JWT_AUDIENCE'].filter(
+    (name) => !env[name]?.trim(),
+  );
+  if (missing.length > 0) throw new Error(`RECCERT_AUTH_MODE=jwt needs ${missing.join(', ')}.`);
+  const jwksUri = env.RECCERT_JWKS_URI!.trim();
+  const url = new URL(jwksUri);
+  // Keys fetched over plain http could be swapped on the way; only a loopback test server may use it.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    throw new Error('RECCERT_JWKS_URI must be an https URL.');
+  }
+  return {
+    mode,
+    jwksUri,
+    issuer: env.RECCERT_JWT_ISSUER!.trim(),
+    audience: env.RECCERT_JWT_AUDIENCE!.trim(),
+  };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+}
+
+/** Builds the authenticator for `config` (the JWKS is fetched lazily and cached by jose). */
+export function createAuthenticator(config: AzureAuthConfig): Authenticator {
+  switch (config.mode) {
+    case 'jwt':
+      return jwtAuthenticator(createRemoteJWKSet(new URL(config.jwksUri)), config.issuer, config.audience);
+    case 'appservice':
+      return async (request) => principalFromAppService(request.headers[CLIENT_PRINCIPAL_HEADER]);
+    case 'local': {
+      const secret = loadOrCreateTokenSecret(config.dataDir);
+      return async (request) => verifyLocalToken(secret, requireBearer(request));
+    }
+  }
+}
+
+function requireBearer(request: ApiRequest): string {
+  const token = bearerToken(request.headers);
+  if (!token)
+    throw new AuthError('UNAUTHORIZED', 'A bearer token is required (Authorization: Bearer <token>).');
+  return token;
+}
+
+/** Verifies bearer JWTs with `keys` (a JWKS), the issuer and the audience. */
+export function jwtAuthenticator(keys: JWTVerifyGetKey, issuer: string, audience: string): Authenticator {
+  return async (request) => {
+    const token = requireBearer(request);
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, keys, { issuer, audience, algorithms: ASYMMETRIC_ALGORITHMS }));
+    } catch (error) {
+      // The reason (expired, wrong audience, unknown key) stays in the cause, not in the answer.
+      throw new AuthError('UNAUTHORIZED', 'The bearer token is invalid or expired.', { cause: error });
+    }
+    return principalFromClaims(payload);
+  };
+}
+
+interface ClientPrincipal {
+  claims?: { typ?: unknown; val?: unknown }[];
+  role_typ?: unknown;
+  name_typ?: unknown;
+}
+
+/**
+ * The caller from App Service authentication's `x-ms-client-principal` header: its claims array
+ * becomes a claims object (a type given several times becomes a list) and goes through the same
+ * `principalFromClaims` as a JWT's payload.
+ */
+export function principalFromAppService(header: string | undefined): Principal {
+  if (!header) {
+    throw new AuthError('UNAUTHORIZED', 'Sign in first: App Service authentication sent no principal.');
+  }
+  let principal: ClientPrincipal;
+  try {
+    principal = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as ClientPrincipal;
+  } catch (error) {
+    throw new AuthError('UNAUTHORIZED', 'The App Service principal header is malformed.', { cause: error });
+  }
+  if (!Array.isArray(principal?.claims)) {
+    throw new AuthError('UNAUTHORIZED', 'The App Service principal header has no claims.');
+  }
+  const byType = new Map<string, string[]>();
+  for (const claim of principal.claims) {
+    if (typeof claim?.typ !== 'string' || typeof claim.val !== 'string') continue;
+    byType.set(claim.typ, [...(byType.get(claim.typ) ?? []), claim.val]);
+  }
+  const first = (types: string[]) => types.map((t) => byType.get(t)?.[0]).find((v) => v !== undefined);
+  const all = (types: string[]) => types.flatMap((t) => byType.get(t) ?? []);
+  const roleTypes =
+    typeof principal.role_typ === 'string' ? [...ROLE_CLAIM_TYPES, principal.role_typ] : ROLE_CLAIM_TYPES;
+  // A `roles`/`tenants` claim may itself be a JSON array in a single value.
+  const spread = (values: string[]) => values.flatMap((v) => (v.startsWith('[') ? parseList(v) : [v]));
+  return principalFromClaims({
+    sub: first(SUBJECT_CLAIM_TYPES),
+    tenants: spread(all(['tenant', 'tenants'])),
+    roles: [...new Set(spread(all(roleTypes)))],
+  });
+}
+
+function parseList(value: string): string[] {
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : [value];
+  } catch {
+    return [value];
+  }
+}

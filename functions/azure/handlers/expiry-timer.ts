@@ -1,0 +1,45 @@
+/**
+ * The daily expiry scan: a timer trigger (02:00 UTC) running the same code as the operator's
+ * `POST /v1/expiry-scan`. New notifications go to the `expiry-notifications` Storage queue
+ * through the notification sink. A failure is thrown, so the host logs the run as failed; the
+ * next run picks up whatever is still due (each notification is created once, ever).
+ */
+import type { InvocationContext, Timer } from '@azure/functions';
+import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
+import { type AzureRuntime, defaultRuntime } from '../runtime';
+
+/** The NCRONTAB schedule (seconds first): every day at 02:00 UTC. */
+export const EXPIRY_SCAN_SCHEDULE = '0 0 2 * * *';
+
+/** What a scheduled run reports: counts, not the notifications themselves. */
+export interface ScheduledScanSummary {
+  scanned: number;
+  notifications: number;
+}
+
+/** The timer function over a runtime. */
+export function expiryTimerFunction(
+  getRuntime: () => Promise<AzureRuntime>,
+): (timer: Timer, context: InvocationContext) => Promise<ScheduledScanSummary> {
+  return async (timer, context) => {
+    const runtime = await getRuntime();
+    const result = await runExpiryScan(runtime.deps);
+    const summary = { scanned: result.scanned, notifications: result.notifications.length };
+    runtime.deps.logger.info('scheduled expiry scan', {
+      ...summary,
+      invocationId: context.invocationId,
+      pastDue: timer.isPastDue,
+    });
+    return summary;
+  };
+}
+
+const scan = expiryTimerFunction(defaultRuntime);
+
+/** The timer trigger's handler. */
+export async function handleExpiryTimer(
+  timer: Timer,
+  context: InvocationContext,
+): Promise<ScheduledScanSummary> {
+  return scan(timer, context);
+}

@@ -1,0 +1,33 @@
+/**
+ * The Azure Functions app (v4 Node programming model): the entry the Functions host loads
+ * (package.json "main" of the deployed package, see docs/azure.md). Registering is all it does;
+ * the handlers live in ./handlers. Outside the Functions host `app.*` registers nothing (the
+ * library switches to test mode), so tests call the exported handlers directly.
+ */
+import { app } from '@azure/functions';
+import { QUEUE_NAMES } from './adapters/queue-publisher';
+import { handleAssignmentMessage } from './handlers/assignment-queue';
+import { EXPIRY_SCAN_SCHEDULE, handleExpiryTimer } from './handlers/expiry-timer';
+import { handleHttp, httpRegistrations } from './handlers/http';
+
+for (const registration of httpRegistrations()) {
+  app.http(registration.name, {
+    methods: registration.methods,
+    route: registration.route,
+    // No function keys: the app validates the caller's JWT itself (functions/azure/auth.ts).
+    authLevel: 'anonymous',
+    handler: handleHttp,
+  });
+}
+
+app.storageQueue('ivrAssignmentConsumer', {
+  queueName: QUEUE_NAMES.ivrAssignments,
+  // The host's storage account, reached with the managed identity (AzureWebJobsStorage__accountName).
+  connection: 'AzureWebJobsStorage',
+  handler: handleAssignmentMessage,
+});
+
+app.timer('expiryScanDaily', {
+  schedule: EXPIRY_SCAN_SCHEDULE,
+  handler: handleExpiryTimer,
+});

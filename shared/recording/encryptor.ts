@@ -1,0 +1,210 @@
+/**
+ * Streaming CMS AuthEnvelopedData encryptor (RFC 5083): AES-256-GCM content encryption with a
+ * fresh key and nonce per message, one KeyTransRecipientInfo (RSAES-OAEP SHA-256) per recipient.
+ * Output is DER when the content length is known up front, BER with indefinite lengths otherwise;
+ * memory stays constant either way because only the header and the tag are built in memory.
+ */
+import { type CipherGCM, createCipheriv, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ValidationError } from '../errors';
+import { der } from '../pki/der';
+import { definiteHeader, END_OF_CONTENTS, indefiniteHeader, tlvSize } from './ber';
+import {
+  aes256GcmAlgorithm,
+  ENCODED_OID,
+  GCM_IV_LENGTH,
+  GCM_TAG_LENGTH,
+  RSAES_OAEP_SHA256_ALGORITHM,
+} from './cms';
+import { READ_CHUNK_SIZE, writeAtomically } from './files';
+import { type CertificateInput, type Recipient, toRecipient, wrapSessionKey } from './recipients';
+
+/** Options of the encryptor. */
+export interface EncryptOptions {
+  /**
+   * The exact number of plaintext bytes that will be written. When given, the output is DER
+   * (definite lengths) and a different byte count fails the stream; when absent the output is
+   * BER with indefinite lengths, as `openssl cms -stream` writes it.
+   */
+  contentLength?: number;
+}
+
+const VERSION_0 = der.integer(0);
+const MAC_HEADER = definiteHeader(0x04, GCM_TAG_LENGTH);
+
+function recipientInfos(recipients: Recipient[], key: Buffer): Buffer {
+  const infos = recipients.map((r) =>
+    der.sequence(
+      VERSION_0,
+      der.sequence(r.issuerDer, r.serialTlv),
+      RSAES_OAEP_SHA256_ALGORITHM,
+      der.octetString(wrapSessionKey(r, key)),
+    ),
+  );
+  // DER orders the members of a SET OF by their encodings.
+  infos.sort(Buffer.compare);
+  return der.set(...infos);
+}
+
+/** The bytes before the first ciphertext byte. */
+function envelopeHeader(recipients: Recipient[], key: Buffer, iv: Buffer, contentLength?: number): Buffer {
+  const infos = recipientInfos(recipients, key);
+  const algorithm = aes256GcmAlgorithm(iv);
+  if (contentLength === undefined) {
+    return Buffer.concat([
+      indefiniteHeader(0x30),
+      ENCODED_OID.authEnvelopedData,
+      indefiniteHeader(0xa0),
+      indefiniteHeader(0x30),
+      VERSION_0,
+      infos,
+      indefiniteHeader(0x30),
+      ENCODED_OID.data,
+      algorithm,
+      indefiniteHeader(0xa0),
+    ]);
+  }
+  const eciLength = ENCODED_OID.data.length + algorithm.length + tlvSize(contentLength);
+  const aedLength = VERSION_0.length + infos.length + tlvSize(eciLength) + tlvSize(GCM_TAG_LENGTH);
+  const explicitLength = tlvSize(aedLength);
+  const contentInfoLength = ENCODED_OID.authEnvelopedData.length + tlvSize(explicitLength);
+  return Buffer.concat([
+    definiteHeader(0x30, contentInfoLength),
+    ENCODED_OID.authEnvelopedData,
+    definiteHeader(0xa0, explicitLength),
+    definiteHeader(0x30, aedLength),
+    VERSION_0,
+    infos,
+    definiteHeader(0x30, eciLength),
+    ENCODED_OID.data,
+    algorithm,
+    definiteHeader(0x80, contentLength),
+  ]);
+}
+
+/**
+ * A Transform: plaintext in, CMS AuthEnvelopedData out. The recipients' certificates are read
+ * and the session key is wrapped when it is constructed, so a bad certificate throws here.
+ */
+export class CmsEncryptStream extends Transform {
+  private readonly cipher: CipherGCM;
+  private readonly expectedLength: number | undefined;
+  private header: Buffer | undefined;
+  private written = 0;
+
+  constructor(certificates: readonly CertificateInput[], options: EncryptOptions = {}) {
+    super({ readableHighWaterMark: READ_CHUNK_SIZE, writableHighWaterMark: READ_CHUNK_SIZE });
+    if (certificates.length === 0) {
+      throw new ValidationError('VALIDATION_ERROR', 'Encrypting a recording needs at least one certificate.');
+    }
+    const { contentLength } = options;
+    if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
+      throw new ValidationError(
+        'VALIDATION_ERROR',
+        `contentLength must be a byte count, not ${contentLength}.`,
+      );
+    }
+    const recipients = certificates.map(toRecipient);
+    const key = randomBytes(32);
+    const iv = randomBytes(GCM_IV_LENGTH);
+    this.header = envelopeHeader(recipients, key, iv, contentLength);
+    this.cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_LENGTH });
+    key.fill(0);
+    this.expectedLength = contentLength;
+  }
+
+  /** Plaintext bytes encrypted so far. */
+  get bytesIn(): number {
+    return this.written;
+  }
+
+  private pushHeader(): void {
+    if (this.header) {
+      this.push(this.header);
+      this.header = undefined;
+    }
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.pushHeader();
+    if (chunk.length === 0) {
+      callback();
+      return;
+    }
+    this.written += chunk.length;
+    if (this.expectedLength !== undefined && this.written > this.expectedLength) {
+      callback(this.lengthError());
+      return;
+    }
+    const ciphertext = this.cipher.update(chunk);
+    if (this.expectedLength === undefined) this.push(definiteHeader(0x04, ciphertext.length));
+    this.push(ciphertext);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.pushHeader();
+    if (this.expectedLength !== undefined && this.written !== this.expectedLength) {
+      callback(this.lengthError());
+      return;
+    }
+    const rest = this.cipher.final(); // GCM is a stream mode: nothing is held back
+    if (rest.length > 0) {
+      if (this.expectedLength === undefined) this.push(definiteHeader(0x04, rest.length));
+      this.push(rest);
+    }
+    const tag = this.cipher.getAuthTag();
+    if (this.expectedLength === undefined) {
+      // end of [0] encryptedContent and of EncryptedContentInfo, the mac, then the three outer ends
+      this.push(
+        Buffer.concat([
+          END_OF_CONTENTS,
+          END_OF_CONTENTS,
+          MAC_HEADER,
+          tag,
+          END_OF_CONTENTS,
+          END_OF_CONTENTS,
+          END_OF_CONTENTS,
+        ]),
+      );
+    } else {
+      this.push(Buffer.concat([MAC_HEADER, tag]));
+    }
+    callback();
+  }
+
+  private lengthError(): ValidationError {
+    return new ValidationError(
+      'VALIDATION_ERROR',
+      `The input was announced as ${this.expectedLength} bytes but ${this.written} arrived (so far); it changed while it was read.`,
+    );
+  }
+}
+
+/** Creates a streaming encryptor to one or several recipient certificates. */
+export function createEncryptStream(
+  certificates: readonly CertificateInput[],
+  options: EncryptOptions = {},
+): CmsEncryptStream {
+  return new CmsEncryptStream(certificates, options);
+}
+
+/**
+ * Encrypts the file at `inPath` to `outPath` (DER when the input is a regular file, BER
+ * streaming otherwise). The output appears under its name only once it is complete.
+ */
+export async function encryptFile(
+  inPath: string,
+  outPath: string,
+  certificates: readonly CertificateInput[],
+): Promise<{ bytesIn: number }> {
+  const stat = await fs.stat(inPath);
+  const contentLength = stat.isFile() ? stat.size : undefined;
+  const encryptor = createEncryptStream(certificates, contentLength === undefined ? {} : { contentLength });
+  await writeAtomically(outPath, async (out) => {
+    await pipeline(createReadStream(inPath, { highWaterMark: READ_CHUNK_SIZE }), encryptor, out);
+  });
+  return { bytesIn: encryptor.bytesIn };
+}
