@@ -424,7 +424,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       http20Enabled: true
       remoteDebuggingEnabled: false
       // GET /v1/health under the Functions host's default 'api' route prefix (host.json).
-      healthCheckPath: '/api/v1/health'
+      healthCheckPath: '/v1/health'
       cors: {
         allowedOrigins: []
       }
