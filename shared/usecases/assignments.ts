@@ -3,7 +3,7 @@ import { certificateStatus } from '../domain/expiry';
 import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
-import { type Actor, type CoreDeps, retryOnConflict } from './deps';
+import { type Actor, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 
 /** How many applied request ids a tenant remembers for deduplication. */
 const REMEMBERED_REQUESTS = 500;
@@ -165,26 +165,29 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
   });
   if (outcome === 'applied' || outcome === 'rejected') {
     const at = deps.clock.now().toISOString();
-    await deps.repo.appendAudit({
-      id: deps.ids.newId(),
-      tenantId,
-      at,
-      actor: requestedBy,
-      action: outcome === 'applied' ? 'ivr.assign.applied' : 'ivr.assign.rejected',
-      certificateId,
-      details: { profileId, requestId, ...(rejection ? { reason: rejection } : {}) },
-    });
-  }
-  if (outcome === 'applied') {
-    await deps.events.publish([
+    await recordCommittedChange(
+      deps,
       {
         id: deps.ids.newId(),
-        type: 'IvrAssignmentApplied',
         tenantId,
-        occurredAt: deps.clock.now().toISOString(),
-        data: { requestId, profileId, certificateId },
+        at,
+        actor: requestedBy,
+        action: outcome === 'applied' ? 'ivr.assign.applied' : 'ivr.assign.rejected',
+        certificateId,
+        details: { profileId, requestId, ...(rejection ? { reason: rejection } : {}) },
       },
-    ]);
+      outcome === 'applied'
+        ? [
+            {
+              id: deps.ids.newId(),
+              type: 'IvrAssignmentApplied',
+              tenantId,
+              occurredAt: at,
+              data: { requestId, profileId, certificateId },
+            },
+          ]
+        : [],
+    );
   }
   return outcome;
 }
@@ -265,26 +268,29 @@ export async function changeScreenRecording(
   });
   if (result.changed) {
     const at = deps.clock.now().toISOString();
-    await deps.repo.appendAudit({
-      id: deps.ids.newId(),
-      tenantId,
-      at,
-      actor: actor.subject,
-      action: 'screen.change',
-      details: { added: add, removed: remove, certificateIds: result.view.certificateIds },
-    });
-    await deps.events.publish([
+    await recordCommittedChange(
+      deps,
       {
         id: deps.ids.newId(),
-        type: 'ScreenRecordingCertificatesChanged',
         tenantId,
-        occurredAt: at,
-        data: {
-          certificateIds: result.view.certificateIds,
-          encryptionEnabled: result.view.encryptionEnabled,
-        },
+        at,
+        actor: actor.subject,
+        action: 'screen.change',
+        details: { added: add, removed: remove, certificateIds: result.view.certificateIds },
       },
-    ]);
+      [
+        {
+          id: deps.ids.newId(),
+          type: 'ScreenRecordingCertificatesChanged',
+          tenantId,
+          occurredAt: at,
+          data: {
+            certificateIds: result.view.certificateIds,
+            encryptionEnabled: result.view.encryptionEnabled,
+          },
+        },
+      ],
+    );
   }
   return result.view;
 }

@@ -20,6 +20,7 @@ import {
   AppError,
   ConflictError,
   NotFoundError,
+  UnavailableError,
   ValidationError,
   type Warning,
 } from '../errors';
@@ -31,7 +32,7 @@ import {
   validateUpload,
 } from '../pki/validate';
 import type { KeyReference } from '../ports';
-import { type Actor, asUnavailable, type CoreDeps, retryOnConflict } from './deps';
+import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 import { type CertificateView, certificateView } from './views';
 
 function removeKeyQuietly(deps: CoreDeps, ref: KeyReference, keyRef: string): Promise<void> {
@@ -144,13 +145,13 @@ export async function uploadCertificate(
       },
     );
 
-  if (
-    await deps.repo
-      .getCertificate(tenantId, id)
-      .catch((e) => Promise.reject(asUnavailable(e, 'Reading the store')))
-  ) {
-    throw conflict();
-  }
+  // Everything the answer needs is read before anything is written, so once the upload is
+  // committed no failing read can turn it into an error.
+  const [existing, assignments] = await Promise.all([
+    deps.repo.getCertificate(tenantId, id),
+    deps.repo.getAssignments(tenantId),
+  ]).catch((e) => Promise.reject(asUnavailable(e, 'Reading the store')));
+  if (existing) throw conflict();
   const ref: KeyReference = { tenantId, certificateId: id, alias: aliasOf(tenantId, id) };
   const pkcs8 = validated.privateKey!.key.export({ format: 'der', type: 'pkcs8' });
   let stored: { keyRef: string; keyId?: string };
@@ -222,7 +223,23 @@ export async function uploadCertificate(
     });
     await deps.events.publish(events);
   } catch (error) {
-    await deps.repo.removeCertificate(tenantId, id).catch(() => undefined);
+    const recordRemoved = await deps.repo.removeCertificate(tenantId, id).then(
+      () => true,
+      () => false,
+    );
+    if (!recordRemoved) {
+      // Keep the key with its record: a record without its key could never decrypt. The upload
+      // then stands, and the caller is told so rather than "nothing was changed".
+      deps.logger.error('upload: a later step failed and the record could not be removed', {
+        tenantId,
+        certificateId: id,
+        error: String(error),
+      });
+      throw new UnavailableError(
+        `The certificate was stored (id ${id}) but recording the upload failed. Check the list: keep it, or delete it and upload again.`,
+        { cause: error, retryAfterSeconds: 5 },
+      );
+    }
     await undoKey();
     await deps.repo
       .appendAudit({
@@ -237,8 +254,7 @@ export async function uploadCertificate(
       .catch(() => undefined);
     throw asUnavailable(error, 'Recording the upload');
   }
-  const state = await deps.repo.getAssignments(tenantId);
-  return certificateView(record, state.state, now, deps.config);
+  return certificateView(record, assignments.state, now, deps.config);
 }
 
 export interface ListOptions {
@@ -361,18 +377,19 @@ export async function deleteCertificate(
       error: String(error),
     });
   });
-  await deps.repo.appendAudit({
-    id: deps.ids.newId(),
-    tenantId,
-    at: deps.clock.now().toISOString(),
-    actor: actor.subject,
-    action: 'certificate.delete',
-    certificateId: id,
-    details: { forced: force, fingerprintSha256: record.fingerprintSha256 },
-  });
-  await deps.events
-    .publish([event(deps, 'CertificateDeleted', tenantId, { certificateId: id, forced: force })])
-    .catch((error) => deps.logger.warn('CertificateDeleted event not published', { error: String(error) }));
+  await recordCommittedChange(
+    deps,
+    {
+      id: deps.ids.newId(),
+      tenantId,
+      at: deps.clock.now().toISOString(),
+      actor: actor.subject,
+      action: 'certificate.delete',
+      certificateId: id,
+      details: { forced: force, fingerprintSha256: record.fingerprintSha256 },
+    },
+    [event(deps, 'CertificateDeleted', tenantId, { certificateId: id, forced: force })],
+  );
 }
 
 /** Does this key (not stored) belong to the stored certificate? Bad keys get the upload's 400s. */

@@ -1,4 +1,4 @@
-import type { Principal, UploadFlow } from '../domain/types';
+import type { AuditEntry, DomainEvent, Principal, UploadFlow } from '../domain/types';
 import { AppError, ConcurrencyConflict, UnavailableError } from '../errors';
 import type {
   CertificateRepository,
@@ -61,4 +61,53 @@ export async function retryOnConflict<T>(operation: () => Promise<T>): Promise<T
 export function asUnavailable(error: unknown, what: string): unknown {
   if (error instanceof AppError) return error;
   return new UnavailableError(`${what} failed; nothing was changed. Retry shortly.`, { cause: error });
+}
+
+const RECORD_ATTEMPTS = 3;
+
+async function withRetries(write: () => Promise<void>): Promise<unknown> {
+  let failure: unknown;
+  for (let attempt = 1; attempt <= RECORD_ATTEMPTS; attempt++) {
+    try {
+      await write();
+      return undefined;
+    } catch (error) {
+      failure = error;
+      if (attempt < RECORD_ATTEMPTS)
+        await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** (attempt - 1)));
+    }
+  }
+  return failure;
+}
+
+/**
+ * Leaves the trail of a change that is already committed: its audit entry, then its events.
+ * The change stands whatever happens here, so a failure must not reach the caller as "nothing
+ * was changed" (a retry would then answer 404 or do nothing). Each write is retried briefly;
+ * whatever still cannot be written goes to the error log in full, for an operator to replay.
+ * Neither audit entries nor events ever hold key material, so logging them is safe.
+ */
+export async function recordCommittedChange(
+  deps: CoreDeps,
+  audit: AuditEntry | undefined,
+  events: DomainEvent[],
+): Promise<void> {
+  if (audit) {
+    const failure = await withRetries(() => deps.repo.appendAudit(audit));
+    if (failure) {
+      deps.logger.error('audit entry not stored; replay it from this log line', {
+        auditEntry: audit,
+        error: String(failure),
+      });
+    }
+  }
+  if (events.length > 0) {
+    const failure = await withRetries(() => deps.events.publish(events));
+    if (failure) {
+      deps.logger.error('events not published; replay them from this log line', {
+        events,
+        error: String(failure),
+      });
+    }
+  }
 }

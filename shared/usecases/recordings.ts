@@ -4,7 +4,7 @@ import type { CertificateRecord } from '../domain/types';
 import { AppError, ValidationError } from '../errors';
 import type { KeyReference } from '../ports';
 import { type DecryptResult, decryptStream, type RecipientId, type SessionKeyUnwrapper } from '../recording';
-import type { Actor, CoreDeps } from './deps';
+import { type Actor, type CoreDeps, recordCommittedChange } from './deps';
 
 function unwrapperFor(
   deps: CoreDeps,
@@ -117,8 +117,9 @@ async function audit(
   code?: string,
   bytes?: number,
 ): Promise<void> {
-  await deps.repo
-    .appendAudit({
+  await recordCommittedChange(
+    deps,
+    {
       id: deps.ids.newId(),
       tenantId,
       at: deps.clock.now().toISOString(),
@@ -126,8 +127,7 @@ async function audit(
       action: 'recording.decrypt',
       ...(certificateId ? { certificateId } : {}),
       details: { outcome, ...(code ? { code } : {}), ...(bytes !== undefined ? { bytes } : {}) },
-    })
-    .catch((error) =>
-      deps.logger.error('audit write failed for a decryption', { tenantId, error: String(error) }),
-    );
+    },
+    [],
+  );
 }

@@ -195,3 +195,118 @@ describe('upload rollback', () => {
     core.close();
   });
 });
+
+/** A logger that keeps what it was given, to check what reached the log. */
+function capturingLogger() {
+  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    void lines.push({ level, message, ...(fields ? { fields } : {}) });
+  return { lines, logger: { info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+describe('regression: upload answered 503 "nothing was changed" after it had committed', () => {
+  it('reads what the answer needs before writing, so a failing read leaves nothing stored', async () => {
+    const core = testCore();
+    const pair = pairValidFor(365, 'read-first');
+    const original = core.repo.getAssignments.bind(core.repo);
+    core.repo.getAssignments = async () => {
+      throw new Error('read timeout');
+    };
+
+    await expectCode(uploadPair(core, 'acme', pair), 'SERVICE_UNAVAILABLE');
+
+    expect(await core.repo.listCertificates('acme')).toEqual([]);
+    expect(await core.keystore.listKeyRefs('acme')).toEqual([]);
+    core.repo.getAssignments = original;
+    await expect(uploadPair(core, 'acme', pair)).resolves.toMatchObject({ status: 'active' });
+    core.close();
+  });
+});
+
+describe('regression: upload rollback removed the key when it could not remove the record', () => {
+  it('keeps record and key together and says the certificate was stored', async () => {
+    const core = testCore();
+    core.deps.events = {
+      publish: async () => {
+        throw new Error('queue unavailable');
+      },
+    };
+    core.repo.removeCertificate = async () => {
+      throw new Error('table unavailable');
+    };
+
+    const error = await uploadPair(core, 'acme').catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 5 });
+    expect((error as Error).message).toMatch(/was stored/);
+    const [record] = await core.repo.listCertificates('acme');
+    expect(record).toBeDefined();
+    expect((await core.keystore.listKeyRefs('acme')).map((k) => k.keyRef)).toEqual([record!.keyRef]);
+    core.close();
+  });
+});
+
+describe('regression: a change committed before its audit write failed was answered 503 and left unaudited', () => {
+  it('retries a failed audit write and publish, so a passing fault leaves the delete audited', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme');
+    const appendAudit = core.repo.appendAudit.bind(core.repo);
+    let failures = 1;
+    core.repo.appendAudit = async (entry) => {
+      if (entry.action === 'certificate.delete' && failures-- > 0) throw new Error('throttled');
+      return appendAudit(entry);
+    };
+
+    await deleteCertificate(core.deps, admin, 'acme', cert.id, false);
+
+    const actions = (await core.repo.listAudit('acme', 10)).map((e) => e.action);
+    expect(actions).toContain('certificate.delete');
+    expect(core.published.map((e) => e.type)).toContain('CertificateDeleted');
+    core.close();
+  });
+
+  it('answers success for a delete whose audit store stays down, and logs the entry in full for replay', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme');
+    const { lines, logger } = capturingLogger();
+    core.deps.logger = logger;
+    core.repo.appendAudit = async () => {
+      throw new Error('audit table unavailable');
+    };
+
+    await deleteCertificate(core.deps, admin, 'acme', cert.id, false);
+
+    expect(await core.repo.getCertificate('acme', cert.id)).toBeUndefined();
+    const logged = lines.find((l) => l.message.startsWith('audit entry not stored'));
+    expect(logged?.level).toBe('error');
+    expect(logged?.fields?.auditEntry).toMatchObject({
+      action: 'certificate.delete',
+      certificateId: cert.id,
+    });
+    core.close();
+  });
+
+  it('applies an IVR assignment and logs its event for replay when publishing keeps failing', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme');
+    await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
+    const requested = core.published.find((e) => e.type === 'IvrAssignmentRequested')!;
+    const { lines, logger } = capturingLogger();
+    core.deps.logger = logger;
+    core.deps.events = {
+      publish: async () => {
+        throw new Error('bus unavailable');
+      },
+    };
+
+    const outcome = await applyIvrAssignment(core.deps, requested);
+
+    expect(outcome).toBe('applied');
+    expect((await getIvrProfile(core.deps, 'acme', 'record')).activeCertificateId).toBe(cert.id);
+    const actions = (await core.repo.listAudit('acme', 10)).map((e) => e.action);
+    expect(actions).toContain('ivr.assign.applied');
+    const logged = lines.find((l) => l.message.startsWith('events not published'));
+    expect(logged?.fields?.events).toEqual([expect.objectContaining({ type: 'IvrAssignmentApplied' })]);
+    core.close();
+  });
+});
