@@ -4,7 +4,10 @@
  * (API Gateway routes), the handlers (the routes each one serves) and `npm run start:aws` all
  * read this one mapping, so they cannot disagree.
  */
-import { type AnyRoute, routes } from '../../shared/http/routes';
+import { type AnyRoute, type AnyRouteSpec, ROUTE_SPECS } from '../../shared/http/route-specs';
+
+// The route specs, not the route table: routing must not import the use cases (bundle size).
+const routes: readonly AnyRouteSpec[] = ROUTE_SPECS;
 
 /** The HTTP-serving functions (the assignment consumer has no route). */
 export type HttpFunctionName = 'read' | 'write' | 'decrypt' | 'expiry-scan';
@@ -23,9 +26,27 @@ export const FUNCTION_OF_GROUP: Readonly<Record<AnyRoute['group'], HttpFunctionN
 /** The OpenAPI document is served outside the route table, by the read function. */
 export const OPENAPI_PATH = '/v1/openapi.json';
 
-/** The routes one function serves. */
-export function routesServedBy(fn: HttpFunctionName): AnyRoute[] {
-  return routes.filter((route) => FUNCTION_OF_GROUP[route.group] === fn);
+/** The permission groups one function serves. */
+export function groupsServedBy(fn: HttpFunctionName): AnyRoute['group'][] {
+  return (Object.keys(FUNCTION_OF_GROUP) as AnyRoute['group'][]).filter((g) => FUNCTION_OF_GROUP[g] === fn);
+}
+
+/**
+ * Refuses a function wired with the wrong routes: each function imports its groups' route
+ * modules itself (so it bundles only their use cases), and this checks it got exactly the
+ * routes the API Gateway sends it.
+ */
+export function assertServesExactly(fn: HttpFunctionName, served: readonly AnyRouteSpec[]): void {
+  const expected = routes
+    .filter((r) => FUNCTION_OF_GROUP[r.group] === fn)
+    .map((r) => r.operationId)
+    .sort();
+  const actual = served.map((r) => r.operationId).sort();
+  if (expected.join(',') !== actual.join(',')) {
+    throw new Error(
+      `reccert: the ${fn} function must serve ${expected.join(', ')}; it was given ${actual.join(', ')}.`,
+    );
+  }
 }
 
 /** The function that serves `method path` (a concrete path), or undefined for no route. */

@@ -20,7 +20,14 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -47,10 +54,14 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { FUNCTION_OF_GROUP, OPENAPI_PATH } from '../../functions/aws/routing';
 import { routes } from '../../shared/http/routes';
+import { EXTERNAL_MODULES, esbuildOptions, LAMBDA_ENTRIES } from './bundling';
 
 /** The function groups; each has its own role (DESIGN section 7: only the IAM it needs). */
 export const FUNCTION_NAMES = ['read', 'write', 'decrypt', 'assignment-consumer', 'expiry-scan'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+/** The function behind the API's `$default` route (unmatched requests: 404/405 bodies). */
+const UNMATCHED_ROUTE_FUNCTION: FunctionName = 'read';
 
 /** Name of the sparse expiry index (functions/aws/adapters/dynamodb-repository.ts). */
 const DUE_INDEX = 'due';
@@ -85,8 +96,7 @@ export class ReccertStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ReccertStackProps = {}) {
     super(scope, id, props);
-    const handlersDir =
-      props.handlersDir ?? path.resolve(__dirname, '..', '..', 'functions', 'aws', 'handlers');
+    const handlersDir = props.handlersDir;
 
     const issuer = new CfnParameter(this, 'JwtIssuer', {
       type: 'String',
@@ -247,23 +257,20 @@ export class ReccertStack extends Stack {
       'write',
       new PolicyStatement({ actions: ['s3:PutObject', 's3:DeleteObject'], resources: [keyObjectsArn] }),
     );
-    allow(
-      'write',
-      new PolicyStatement({
-        actions: ['kms:GenerateDataKey'],
-        resources: [keystoreKey.keyArn],
-        conditions: {
-          // Only data keys whose context is exactly {tenantId, certificateId}.
-          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenantId', 'certificateId'] },
-          Null: { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:certificateId': 'false' },
-        },
-      }),
-    );
+    allow('write', this.boundDataKeys('kms:GenerateDataKey', keystoreKey.keyArn));
     allow('write', this.sseKmsThroughS3('kms:GenerateDataKey', keystoreKey.keyArn, keyBucket.bucketArn));
+    // The upload-time custody check (shared/usecases/certificates.ts, proveCustodyUnwraps) reads
+    // the key object it has just written and opens it through the key store before the upload
+    // is accepted: s3:GetObject on key objects, kms:Decrypt of data keys under the same
+    // {tenantId, certificateId} context, and the SSE-KMS decrypt S3 makes on its behalf.
+    allow('write', new PolicyStatement({ actions: ['s3:GetObject'], resources: [keyObjectsArn] }));
+    allow('write', this.boundDataKeys('kms:Decrypt', keystoreKey.keyArn));
+    allow('write', this.sseKmsThroughS3('kms:Decrypt', keystoreKey.keyArn, keyBucket.bucketArn));
     allow('write', putEvents);
-    // AwsSolutions-IAM5: one key object per upload under the caller's tenant prefix; the tenant id
-    // is known only per request, so the grant covers the key prefix of every tenant and no other
-    // object (tenant isolation is enforced in code and by the KMS encryption context).
+    // AwsSolutions-IAM5: one key object per upload under the caller's tenant prefix (written, read
+    // back once by the custody check, deleted on rollback); the tenant id is known only per
+    // request, so the grant covers the key prefix of every tenant and no other object (tenant
+    // isolation is enforced in code and by the KMS encryption context).
     Validations.of(fns.write.role as Role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(keyBucket.node.defaultChild as CfnBucket)}.Arn>/tenants/*/keys/*]`,
       reason:
@@ -273,17 +280,7 @@ export class ReccertStack extends Stack {
     // decrypt: reads the certificate, writes the audit entry, opens one sealed key.
     allow('decrypt', dynamo(['GetItem', 'Query', 'PutItem']));
     allow('decrypt', new PolicyStatement({ actions: ['s3:GetObject'], resources: [keyObjectsArn] }));
-    allow(
-      'decrypt',
-      new PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [keystoreKey.keyArn],
-        conditions: {
-          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenantId', 'certificateId'] },
-          Null: { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:certificateId': 'false' },
-        },
-      }),
-    );
+    allow('decrypt', this.boundDataKeys('kms:Decrypt', keystoreKey.keyArn));
     allow('decrypt', this.sseKmsThroughS3('kms:Decrypt', keystoreKey.keyArn, keyBucket.bucketArn));
     // AwsSolutions-IAM5: as for write; reading a key object is useless without kms:Decrypt under
     // the matching {tenantId, certificateId} encryption context.
@@ -393,6 +390,27 @@ export class ReccertStack extends Stack {
       }
     }
 
+    // Every request no route matches goes to the read function, which answers the contract's own
+    // NOT_FOUND / METHOD_NOT_ALLOWED error bodies (functions/aws/runtime.ts, routeKey '$default')
+    // instead of API Gateway's bare {"message":"Not Found"}.
+    const readIntegration =
+      integrations.get(UNMATCHED_ROUTE_FUNCTION) ??
+      new HttpLambdaIntegration(
+        `${pascal(UNMATCHED_ROUTE_FUNCTION)}Integration`,
+        fns[UNMATCHED_ROUTE_FUNCTION],
+      );
+    const defaultRoute = new HttpRoute(this, 'DefaultRoute', {
+      httpApi: api,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration: readIntegration,
+    });
+    // AwsSolutions-APIG4: the $default route only answers 404/405 error bodies (it reaches no use
+    // case and no tenant data); requiring a token there would turn a wrong URL into a 401.
+    Validations.of(defaultRoute).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'The $default route answers only NOT_FOUND / METHOD_NOT_ALLOWED error bodies; no data.',
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: api.apiEndpoint });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'KeyBucketName', { value: keyBucket.bucketName });
@@ -404,7 +422,7 @@ export class ReccertStack extends Stack {
   /** One function: its own role and log group, arm64, Node.js 22, X-Ray, minified bundle. */
   private lambda(
     name: FunctionName,
-    handlersDir: string,
+    handlersDir: string | undefined,
     environment: Record<string, string>,
     timeout: Duration,
   ): NodejsFunction {
@@ -424,8 +442,14 @@ export class ReccertStack extends Stack {
         resources: [logGroup.logGroupArn],
       }),
     );
+    const entry = LAMBDA_ENTRIES.find((e) => e.name === name)?.entry;
+    if (entry === undefined) throw new Error(`reccert: no bundling entry for the ${name} function.`);
+    const esbuild = esbuildOptions();
     const fn = new NodejsFunction(this, `${id}Function`, {
-      entry: path.join(handlersDir, `${name}.ts`),
+      entry:
+        handlersDir === undefined
+          ? path.resolve(__dirname, '..', '..', entry)
+          : path.join(handlersDir, path.basename(entry)),
       handler: 'handler',
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -436,20 +460,15 @@ export class ReccertStack extends Stack {
       logGroup,
       loggingFormat: LoggingFormat.JSON,
       environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
+      // The same options the cold-start benchmark builds with (infra/aws/bundling.ts). The AWS
+      // SDK is external (taken from the Lambda runtime); why, and how the key store's create-only
+      // write stays create-only with whatever SDK version the runtime has, is in bundling.ts.
       bundling: {
-        minify: true,
+        minify: esbuild.minify === true,
         sourceMap: true,
-        target: 'node22',
+        target: String(esbuild.target),
         format: OutputFormat.CJS,
-        // The AWS SDK is bundled, not taken from the runtime. externalModules: ['@aws-sdk/*']
-        // would cut each minified bundle from 1.1-1.4 MB to ~0.57 MB and shorten cold starts, but:
-        // the key store's create-only write relies on S3 conditional writes (PutObject
-        // IfNoneMatch, in the SDK since August 2024), and a runtime SDK too old to know the
-        // parameter leaves it out of the request silently, turning create-only into overwrite;
-        // the runtime's SDK also changes under us without a deploy. Bundled, the functions run
-        // exactly the client versions the tests ran against. Each function imports only the
-        // clients it calls (read: DynamoDB alone).
-        externalModules: [],
+        externalModules: [...EXTERNAL_MODULES],
         forceDockerBundling: false,
       },
     });
@@ -465,6 +484,22 @@ export class ReccertStack extends Stack {
       reason: 'Node.js 22 is the newest runtime the code is tested on (DESIGN: Node.js 20 or 22).',
     });
     return fn;
+  }
+
+  /**
+   * A data-key operation on the keystore key allowed only when the encryption context is exactly
+   * {tenantId, certificateId} (both present, no other key): a data key is usable only for the
+   * tenant and certificate it was made for.
+   */
+  private boundDataKeys(action: string, keyArn: string): PolicyStatement {
+    return new PolicyStatement({
+      actions: [action],
+      resources: [keyArn],
+      conditions: {
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenantId', 'certificateId'] },
+        Null: { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:certificateId': 'false' },
+      },
+    });
   }
 
   /**

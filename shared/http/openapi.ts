@@ -1,7 +1,10 @@
-/** The OpenAPI 3.1 document, generated from the route table and its zod schemas. */
-import { z } from 'zod';
+/**
+ * The OpenAPI 3.1 document, generated from the route specs and their zod schemas. It needs no
+ * handler, so building it imports no use case (shared/http/route-specs.ts).
+ */
+import * as z from 'zod';
 import { ERROR_CODES } from '../errors';
-import { type AnyRoute, routes as allRoutes } from './routes';
+import { type AnyRouteSpec, ROUTE_SPECS } from './route-specs';
 import { STATUS_OF } from './status';
 import './schemas';
 
@@ -17,7 +20,7 @@ function schemaRef(schema: z.ZodType): Record<string, unknown> {
   return inline;
 }
 
-function parameters(route: AnyRoute): unknown[] {
+function parameters(route: AnyRouteSpec): unknown[] {
   const out: unknown[] = [];
   const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   const pathShape = (route.params?.shape ?? {}) as Record<string, z.ZodType>;
@@ -37,7 +40,7 @@ function parameters(route: AnyRoute): unknown[] {
   return out;
 }
 
-function requestBody(route: AnyRoute): unknown {
+function requestBody(route: AnyRouteSpec): unknown {
   if (!route.body) return undefined;
   const content: Record<string, unknown> = { 'application/json': { schema: schemaRef(route.body.schema) } };
   if (route.body.multipart) {
@@ -63,7 +66,7 @@ function requestBody(route: AnyRoute): unknown {
   return { required: route.body.required === true, content };
 }
 
-function responses(route: AnyRoute): Record<string, unknown> {
+function responses(route: AnyRouteSpec): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   out[String(route.success.status)] = {
     description: route.success.description,
@@ -90,7 +93,7 @@ function responses(route: AnyRoute): Record<string, unknown> {
 /** Builds the document for `routes` (all v1 routes by default). */
 export function buildOpenApiDocument(
   version: string,
-  routes: AnyRoute[] = allRoutes,
+  routes: AnyRouteSpec[] = ROUTE_SPECS,
 ): Record<string, unknown> {
   const registry = z.toJSONSchema(z.globalRegistry, { target: 'draft-2020-12', uri: REF }) as {
     schemas: Record<string, Record<string, unknown>>;

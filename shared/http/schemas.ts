@@ -2,7 +2,7 @@
  * The one set of schemas: handlers validate with them and the OpenAPI document is generated
  * from them (shared/http/openapi.ts), so the two cannot drift apart.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ERROR_CODES, WARNING_CODES } from '../errors';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -74,6 +74,14 @@ function utf8Bytes(codePoint: number): number[] {
   return [...Buffer.from(String.fromCodePoint(codePoint), 'utf8')];
 }
 
+/**
+ * Appends one by one: spreading (`push(...bytes)`) passes every byte as an argument and overflows
+ * the stack on long names, which a hostile certificate can carry within the upload limit.
+ */
+function pushAll(out: number[], bytes: Iterable<number>): void {
+  for (const b of bytes) out.push(b);
+}
+
 function escapeValue(value: DerNode): number[] {
   const decoded = codeUnits(value);
   if (!decoded) return [...Buffer.from(`#${value.raw.toString('hex').toUpperCase()}`, 'latin1')];
@@ -85,7 +93,7 @@ function escapeValue(value: DerNode): number[] {
     if (c > 0x7f) {
       // ESC_MSB is off: bytes above 0x7f are written as they are (UTF-8).
       if (utf8Raw) out.push(c);
-      else out.push(...utf8Bytes(c));
+      else for (const b of utf8Bytes(c)) out.push(b);
       return;
     }
     // OpenSSL checks "last" after "first", so a one-character value gets only the last rule.
@@ -94,7 +102,7 @@ function escapeValue(value: DerNode): number[] {
     if (escapeHere) {
       out.push(0x5c, c);
     } else if (c < 0x20 || c === 0x7f) {
-      out.push(...Buffer.from(`\\${c.toString(16).toUpperCase().padStart(2, '0')}`, 'latin1'));
+      pushAll(out, Buffer.from(`\\${c.toString(16).toUpperCase().padStart(2, '0')}`, 'latin1'));
     } else {
       out.push(c);
     }
@@ -111,9 +119,9 @@ export function formatName(name: DerNode): string {
     if (previousRdn !== -1) out.push(previousRdn === ava.rdnIndex ? 0x2b : 0x2c);
     previousRdn = ava.rdnIndex;
     const short = NAME_ATTRIBUTE_SHORT_NAMES[ava.oid];
-    out.push(...Buffer.from(`${short ?? ava.oid}=`, 'latin1'));
-    if (short) out.push(...escapeValue(ava.value));
-    else out.push(...Buffer.from(`#${ava.value.raw.toString('hex').toUpperCase()}`, 'latin1'));
+    pushAll(out, Buffer.from(`${short ?? ava.oid}=`, 'latin1'));
+    if (short) pushAll(out, escapeValue(ava.value));
+    else pushAll(out, Buffer.from(`#${ava.value.raw.toString('hex').toUpperCase()}`, 'latin1'));
   }
   return Buffer.from(out).toString('utf8');
 }
@@ -123,7 +131,9 @@ export function stringValue(value: DerNode): string | undefined {
   const decoded = codeUnits(value);
   if (!decoded) return undefined;
   if (decoded.utf8Raw) return value.value.toString('utf8');
-  return String.fromCodePoint(...decoded.units.filter((u) => u <= 0x10ffff));
+  let text = '';
+  for (const unit of decoded.units) if (unit <= 0x10ffff) text += String.fromCodePoint(unit);
+  return text;
 }
 
 /** Values of one attribute type in DER order (e.g. all CNs). */

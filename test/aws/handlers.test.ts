@@ -9,9 +9,9 @@ import {
   eventOfMessage,
 } from '../../functions/aws/handlers/assignment-consumer';
 import { expiryScanFunction, scanDeps } from '../../functions/aws/handlers/expiry-scan';
-import { readDeps } from '../../functions/aws/handlers/read';
-import { type WriteClients, writeDeps } from '../../functions/aws/handlers/write';
-import { type HttpApiEvent, type HttpApiResult, httpFunction } from '../../functions/aws/runtime';
+import { readDeps, readFunction } from '../../functions/aws/handlers/read';
+import { type WriteClients, writeDeps, writeFunction } from '../../functions/aws/handlers/write';
+import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import { sqsEvent } from '../../scripts/start-aws';
 import { daysFrom, makePair, rsaKey } from '../helpers/pki';
@@ -38,8 +38,8 @@ const writeClients = (): WriteClients => ({
   events: clients.events,
 });
 const writeWith = (overrides: Partial<WriteClients> = {}) =>
-  httpFunction('write', () => writeDeps({ ...writeClients(), ...overrides }, env));
-const read = () => httpFunction('read', () => readDeps({ dynamodb: clients.dynamodb }, env));
+  writeFunction(() => writeDeps({ ...writeClients(), ...overrides }, env));
+const read = () => readFunction(() => readDeps({ dynamodb: clients.dynamodb }, env));
 const consumer = () =>
   assignmentConsumer(() => consumerDeps({ dynamodb: clients.dynamodb, events: clients.events }, env));
 const scan = () =>

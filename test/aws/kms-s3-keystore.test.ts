@@ -8,7 +8,7 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { KmsS3Keystore, keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
+import { createOnly, KmsS3Keystore, keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
 import { AppError, UnavailableError } from '../../shared/errors';
 import type { KeyReference } from '../../shared/ports';
 import {
@@ -148,6 +148,20 @@ describe('KmsS3Keystore on AWS', () => {
     const overwrite = clients.s3.send(
       new PutObjectCommand({ Bucket: bucketName, Key: objectKey, Body: 'replaced', IfNoneMatch: '*' }),
     );
+
+    await expect(overwrite).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
+    expect(await readObject(objectKey)).toBe(before);
+  });
+
+  it('keeps writes create-only even when the S3 client leaves IfNoneMatch out (an older runtime SDK)', async () => {
+    const ref = reference();
+    const { keyRef } = await keystore.store(ref, material.pkcs8Der, material.certificatePem);
+    const objectKey = keyObjectKey(ref.tenantId, keyRef);
+    const before = await readObject(objectKey);
+    // What an SDK that does not know IfNoneMatch sends: the same PutObject without the header.
+    const unconditional = new PutObjectCommand({ Bucket: bucketName, Key: objectKey, Body: 'replaced' });
+
+    const overwrite = clients.s3.send(createOnly(unconditional));
 
     await expect(overwrite).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
     expect(await readObject(objectKey)).toBe(before);

@@ -145,7 +145,7 @@ describe('ReccertStack (AWS CDK)', () => {
       expect(actionsOf('read')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', ...LOGGING].sort());
     });
 
-    it('lets write change metadata, create and delete key objects, make bound data keys and publish events', () => {
+    it('lets write change metadata, create, read back and delete key objects, use bound data keys and publish events', () => {
       expect(actionsOf('write')).toEqual(
         [
           'dynamodb:ConditionCheckItem',
@@ -155,12 +155,45 @@ describe('ReccertStack (AWS CDK)', () => {
           'dynamodb:Query',
           'dynamodb:UpdateItem',
           'events:PutEvents',
+          'kms:Decrypt',
           'kms:GenerateDataKey',
           's3:DeleteObject',
+          's3:GetObject',
           's3:PutObject',
           ...LOGGING,
         ].sort(),
       );
+    });
+
+    it('lets write open a key only as the upload-time custody check does: bound context, or SSE-KMS via S3', () => {
+      const decrypts = statementsOf('write').filter((s) => s.Action === 'kms:Decrypt');
+      const reads = statementsOf('write').filter((s) => s.Action === 's3:GetObject');
+
+      expect(decrypts).toHaveLength(2);
+      for (const statement of decrypts) expect(JSON.stringify(statement.Resource)).toContain('KeystoreKey');
+      expect(decrypts).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Condition: {
+              'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenantId', 'certificateId'] },
+              Null: {
+                'kms:EncryptionContext:tenantId': 'false',
+                'kms:EncryptionContext:certificateId': 'false',
+              },
+            },
+          }),
+          expect.objectContaining({
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': expect.anything(),
+                'kms:EncryptionContext:aws:s3:arn': expect.anything(),
+              },
+            },
+          }),
+        ]),
+      );
+      expect(reads).toHaveLength(1);
+      expect(JSON.stringify(reads[0]?.Resource)).toMatch(/KeyBucket.*\/tenants\/\*\/keys\/\*/);
     });
 
     it('binds data-key generation to the {tenantId, certificateId} encryption context or to SSE-KMS via S3', () => {
@@ -185,13 +218,13 @@ describe('ReccertStack (AWS CDK)', () => {
       );
     });
 
-    it('gives only decrypt the right to read key objects and decrypt data keys', () => {
+    it('gives only decrypt and write (its custody check) the right to read key objects and decrypt data keys', () => {
       for (const name of FUNCTION_NAMES) {
         const actions = actionsOf(name);
         const canOpenKeys = actions.includes('s3:GetObject') || actions.includes('kms:Decrypt');
         expect({ name, canOpenKeys }).toEqual({
           name,
-          canOpenKeys: name === 'decrypt' || name === 'expiry-scan',
+          canOpenKeys: name === 'decrypt' || name === 'write' || name === 'expiry-scan',
         });
       }
       expect(actionsOf('decrypt')).toEqual(
@@ -388,12 +421,28 @@ describe('ReccertStack (AWS CDK)', () => {
       });
     });
 
-    it('requires the JWT on every route except health and the OpenAPI document', () => {
+    it('requires the JWT on every route except health, the OpenAPI document and $default', () => {
       const routes = resourcesOf('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
       const open = routes.filter((r) => r.AuthorizationType !== 'JWT').map((r) => r.RouteKey);
 
-      expect(routes).toHaveLength(16);
-      expect(open.sort()).toEqual(['GET /v1/health', 'GET /v1/openapi.json']);
+      // 15 v1 routes + the OpenAPI document + $default.
+      expect(routes).toHaveLength(17);
+      expect(open.sort()).toEqual(['$default', 'GET /v1/health', 'GET /v1/openapi.json']);
+    });
+
+    it('sends unmatched requests ($default) to the read function, which answers 404/405 bodies', () => {
+      const routes = resourcesOf('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+      const fallback = routes.find((r) => r.RouteKey === '$default');
+      const health = routes.find((r) => r.RouteKey === 'GET /v1/health');
+
+      if (fallback === undefined) throw new Error('no $default route');
+      // Same integration as health, which the read function serves.
+      expect(fallback.Target).toEqual(health?.Target);
+      const integration = (fallback.Target as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+      const integrationId = (integration[1] as { Ref: string }).Ref;
+      expect(JSON.stringify(raw.Resources[integrationId]?.Properties.IntegrationUri)).toContain(
+        logicalIds.read,
+      );
     });
 
     it('throttles the default stage and writes access logs', () => {

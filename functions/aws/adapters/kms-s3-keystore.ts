@@ -47,6 +47,32 @@ export function keyObjectKey(tenantId: string, keyRef: string): string {
   return `tenants/${tenantId}/keys/${keyRef}`;
 }
 
+/**
+ * Makes a PutObject create-only on the wire, whatever the S3 client's version: after the SDK has
+ * serialized the request (and before it is signed and sent), the `If-None-Match: *` header is
+ * set on the HTTP request itself. The Lambda functions use the AWS SDK of the Node.js runtime
+ * (infra/aws/bundling.ts); an SDK older than S3 conditional writes (August 2024) would drop the
+ * `IfNoneMatch` parameter silently and turn create-only into overwrite. The middleware stack
+ * and the lower-case header map are SDK v3 interfaces since its first release, so this holds on
+ * any v3 runtime; on a current SDK it changes nothing.
+ */
+export function createOnly(command: PutObjectCommand): PutObjectCommand {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
+      // No HTTP request to guard: refuse rather than risk an unconditional write.
+      if (headers === undefined) throw new Error('reccert: cannot make the key write create-only.');
+      for (const name of Object.keys(headers)) {
+        if (name.toLowerCase() === 'if-none-match') delete headers[name];
+      }
+      headers['if-none-match'] = '*';
+      return next(args);
+    },
+    { step: 'build', name: 'reccertCreateOnly' },
+  );
+  return command;
+}
+
 /** `KeyCustody` on KMS data keys and S3; clients are passed in, the config read once. */
 export class KmsS3Keystore implements KeyCustody {
   private readonly bucket: string;
@@ -89,16 +115,18 @@ export class KmsS3Keystore implements KeyCustody {
     }
     await callAws('Key custody (S3)', () =>
       this.s3.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: keyObjectKey(ref.tenantId, keyRef),
-          Body: body,
-          ContentType: 'application/json',
-          // Create-only: S3 refuses the write (412) if an object already has this key.
-          IfNoneMatch: '*',
-          ServerSideEncryption: 'aws:kms',
-          SSEKMSKeyId: this.kmsKeyId,
-        }),
+        createOnly(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: keyObjectKey(ref.tenantId, keyRef),
+            Body: body,
+            ContentType: 'application/json',
+            // Create-only: S3 refuses the write (412) if an object already has this key.
+            IfNoneMatch: '*',
+            ServerSideEncryption: 'aws:kms',
+            SSEKMSKeyId: this.kmsKeyId,
+          }),
+        ),
       ),
     );
     return { keyRef };

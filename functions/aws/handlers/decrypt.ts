@@ -7,10 +7,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { decryptRoutes } from '../../../shared/http/route-groups/decrypt';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
-import { coreDeps, httpFunction, requireEnv } from '../runtime';
+import { httpFunction } from '../http';
+import { coreDeps, type HttpApiHandler, requireEnv } from '../runtime';
 
 /** The SDK clients the decrypt function uses. */
 export interface DecryptClients {
@@ -34,7 +36,12 @@ export function decryptDeps(clients: DecryptClients, env: NodeJS.ProcessEnv = pr
   );
 }
 
+/** The decrypt function over the given deps. */
+export function decryptFunction(makeDeps: () => CoreDeps): HttpApiHandler {
+  return httpFunction('decrypt', makeDeps, { routes: decryptRoutes });
+}
+
 /** Lambda entry point (API Gateway HTTP API, payload 2.0). */
-export const handler = httpFunction('decrypt', () =>
+export const handler = decryptFunction(() =>
   decryptDeps({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), kms: new KMSClient({}) }),
 );

@@ -7,12 +7,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { operatorRoutes } from '../../../shared/http/route-groups/operator';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { SnsNotificationSink } from '../adapters/sns-notification-sink';
-import { coreDeps, type HttpApiResult, httpFunction, isHttpApiEvent, once, requireEnv } from '../runtime';
+import { httpFunction, isHttpApiEvent } from '../http';
+import { coreDeps, type HttpApiResult, once, requireEnv } from '../runtime';
 
 /** The SDK clients the expiry scan uses. */
 export interface ScanClients {
@@ -48,7 +50,7 @@ export function expiryScanFunction(
   makeDeps: () => CoreDeps,
 ): (event: unknown) => Promise<HttpApiResult | ScheduledScanResult> {
   const deps = once(makeDeps);
-  const http = httpFunction('expiry-scan', deps);
+  const http = httpFunction('expiry-scan', deps, { routes: operatorRoutes });
   return async (event) => {
     if (isHttpApiEvent(event)) return http(event);
     // EventBridge Scheduler: the scan runs as of now; a failure is thrown so Scheduler retries.

@@ -1,13 +1,17 @@
 /**
- * The read function: GET routes, health, the OpenAPI document and verify-key (which reads a
- * certificate and checks a key it is sent, storing nothing). Its role reads the table only, so
- * it bundles the DynamoDB client and nothing else.
+ * The read function: GET routes, health, the OpenAPI document, verify-key (which reads a
+ * certificate and checks a key it is sent, storing nothing) and the API's `$default` route
+ * (404/405 bodies). Its role reads the table only, so it loads the DynamoDB client and nothing
+ * else, and it imports only the public and read route groups (the read-path bundle budget).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { buildOpenApiDocument } from '../../../shared/http/openapi';
+import { publicRoutes } from '../../../shared/http/route-groups/public';
+import { readRoutes } from '../../../shared/http/route-groups/read';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
-import { coreDeps, httpFunction, once, requireEnv, VERSION } from '../runtime';
+import { httpFunction } from '../http';
+import { coreDeps, type HttpApiHandler, once, requireEnv, VERSION } from '../runtime';
 
 /** The read function's deps from its clients and environment. */
 export function readDeps(
@@ -20,7 +24,13 @@ export function readDeps(
   return coreDeps('read', { repo }, env);
 }
 
+/** The read function over the given deps: public and read routes, the OpenAPI document, and 404/405. */
+export function readFunction(makeDeps: () => CoreDeps): HttpApiHandler {
+  return httpFunction('read', makeDeps, {
+    routes: [...publicRoutes, ...readRoutes],
+    openApiDocument: once(() => buildOpenApiDocument(VERSION)),
+  });
+}
+
 /** Lambda entry point (API Gateway HTTP API, payload 2.0). */
-export const handler = httpFunction('read', () => readDeps({ dynamodb: new DynamoDBClient({}) }), {
-  openApiDocument: once(() => buildOpenApiDocument(VERSION)),
-});
+export const handler = readFunction(() => readDeps({ dynamodb: new DynamoDBClient({}) }));

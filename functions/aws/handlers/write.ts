@@ -6,11 +6,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { writeRoutes } from '../../../shared/http/route-groups/write';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
-import { coreDeps, httpFunction, requireEnv } from '../runtime';
+import { httpFunction } from '../http';
+import { coreDeps, type HttpApiHandler, requireEnv } from '../runtime';
 
 /** The SDK clients the write function uses. */
 export interface WriteClients {
@@ -36,8 +38,13 @@ export function writeDeps(clients: WriteClients, env: NodeJS.ProcessEnv = proces
   );
 }
 
+/** The write function over the given deps. */
+export function writeFunction(makeDeps: () => CoreDeps): HttpApiHandler {
+  return httpFunction('write', makeDeps, { routes: writeRoutes });
+}
+
 /** Lambda entry point (API Gateway HTTP API, payload 2.0). */
-export const handler = httpFunction('write', () =>
+export const handler = writeFunction(() =>
   writeDeps({
     dynamodb: new DynamoDBClient({}),
     s3: new S3Client({}),

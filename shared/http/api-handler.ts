@@ -1,0 +1,289 @@
+/**
+ * The runtime-neutral request handler: match the route, authenticate, authorize, validate,
+ * call the use case, and map errors to `{error: {code, message, details}}` in one place.
+ * Runtimes translate their own request and response shapes to and from these.
+ *
+ * This module takes the routes it serves as an argument and imports no route table, so a
+ * deployment serving one permission group bundles only that group's use cases;
+ * shared/http/handler.ts is the same handler defaulting to every route.
+ */
+import { Readable } from 'node:stream';
+import type { z } from 'zod';
+import type { Principal } from '../domain/types';
+import { AppError, AuthError, UnavailableError, ValidationError } from '../errors';
+import type { CoreDeps } from '../usecases/deps';
+import { authorize, principalFromClaims } from './auth';
+import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
+import type { AnyRoute } from './route-specs';
+import { STATUS_OF } from './status';
+
+export interface ApiRequest {
+  method: string;
+  /** Path without the query string, e.g. /v1/tenants/acme/certificates. */
+  path: string;
+  query: Record<string, string | undefined>;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  /** The whole body, when the runtime has it (Lambda, Functions). */
+  body?: Buffer;
+  /** The body as a stream, when the runtime streams it (local server); read only as needed. */
+  bodyStream?: Readable;
+  /** Claims an upstream authorizer already verified (API Gateway JWT authorizer). */
+  verifiedClaims?: Record<string, unknown>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  /**
+   * A streamed body: write it out, and abort the response (do not finish it) if `completed`
+   * rejects. Only runtimes that asked for streams get one (see `ApiOptions.streamResponses`).
+   */
+  stream?: { body: Readable; completed: Promise<unknown> };
+}
+
+/** Verifies the bearer token of a request and returns the caller. */
+export type Authenticator = (request: ApiRequest) => Promise<Principal>;
+
+export interface ApiOptions {
+  deps: CoreDeps;
+  authenticate: Authenticator;
+  version: string;
+  basePath?: string;
+  /** Only these routes (a function serving one permission group); default: all (handler.ts). */
+  routes?: AnyRoute[];
+  /** Called with the OpenAPI document route; kept separate to avoid an import cycle. */
+  openApiDocument?: () => unknown;
+  /**
+   * True when the runtime can stream a response body. Otherwise streamed results are buffered
+   * and returned only once they proved genuine (their integrity failure becomes an error body).
+   */
+  streamResponses?: boolean;
+}
+
+interface CompiledRoute {
+  route: AnyRoute;
+  pattern: RegExp;
+  names: string[];
+}
+
+function compile(route: AnyRoute): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path
+    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+    .replace(/\\?\{(\w+)\\?\}|\{(\w+)\}/g, (_m, a, b) => {
+      names.push(a ?? b);
+      return '([^/]+)';
+    });
+  return { route, pattern: new RegExp(`^${source}/?$`), names };
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function errorResponse(error: AppError, extraHeaders: Record<string, string> = {}): ApiResponse {
+  const headers: Record<string, string> = { ...JSON_HEADERS, ...extraHeaders };
+  if (error instanceof UnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
+  if (error.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="reccert"';
+  return {
+    status: STATUS_OF[error.code],
+    headers,
+    body: JSON.stringify({
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.details ? { details: error.details } : {}),
+      },
+    }),
+  };
+}
+
+function zodMessage(where: string, error: z.ZodError): ValidationError {
+  const issues = error.issues
+    .slice(0, 5)
+    .map((i) => ({ path: i.path.join('.') || where, message: i.message }));
+  const first = issues[0];
+  return new ValidationError(
+    'VALIDATION_ERROR',
+    first ? `Invalid ${where}: ${first.path} — ${first.message}` : `Invalid ${where}.`,
+    { details: { issues } },
+  );
+}
+
+/** Bearer token from the Authorization header, or undefined. */
+export function bearerToken(headers: Record<string, string | undefined>): string | undefined {
+  const value = headers.authorization;
+  if (!value) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}
+
+/** Builds the handler for the given set of routes. */
+export function createRouteHandler(
+  options: ApiOptions & { routes: AnyRoute[] },
+): (request: ApiRequest) => Promise<ApiResponse> {
+  const compiled = options.routes.map(compile);
+  const basePath = options.basePath ?? '';
+  const log = options.deps.logger;
+
+  async function dispatch(request: ApiRequest): Promise<ApiResponse> {
+    if (request.method === 'GET' && request.path === '/v1/openapi.json' && options.openApiDocument) {
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(options.openApiDocument()),
+      };
+    }
+    const pathMatches = compiled
+      .map((c) => ({ c, m: c.pattern.exec(request.path) }))
+      .filter((x): x is { c: CompiledRoute; m: RegExpExecArray } => x.m !== null);
+    if (pathMatches.length === 0)
+      throw new AppError('NOT_FOUND', `No route ${request.method} ${request.path}.`);
+    const hit = pathMatches.find((x) => x.c.route.method === request.method);
+    if (!hit) {
+      const allowed = pathMatches.map((x) => x.c.route.method).join(', ');
+      throw new AppError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; use ${allowed}.`, {
+        details: { allowed: pathMatches.map((x) => x.c.route.method) },
+      });
+    }
+    const { route } = hit.c;
+    const rawParams: Record<string, string> = {};
+    hit.c.names.forEach((name, i) => {
+      try {
+        rawParams[name] = decodeURIComponent(hit.m[i + 1]!);
+      } catch {
+        rawParams[name] = hit.m[i + 1]!;
+      }
+    });
+
+    let principal: Principal = { subject: 'anonymous', tenants: [], roles: [] };
+    if (route.access !== 'public') {
+      principal = request.verifiedClaims
+        ? principalFromClaims(request.verifiedClaims)
+        : await options.authenticate(request);
+      authorize(principal, route.access.roles, route.access.tenantScoped ? rawParams.tenantId : undefined);
+    }
+
+    let params: Record<string, string> = rawParams;
+    if (route.params) {
+      const parsed = route.params.safeParse(rawParams);
+      if (!parsed.success) throw zodMessage('path', parsed.error);
+      params = parsed.data as Record<string, string>;
+    }
+    let query: unknown = {};
+    if (route.query) {
+      const parsed = route.query.safeParse(request.query);
+      if (!parsed.success) throw zodMessage('query', parsed.error);
+      query = parsed.data;
+    }
+    let body: unknown;
+    let bodyStream: Readable = Readable.from([]);
+    if (route.streamBody) {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!route.streamBody.contentTypes.includes(type)) {
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Send the recording as ${route.streamBody.contentTypes[0]} (got '${type || 'none'}').`,
+          { details: { accepted: route.streamBody.contentTypes } },
+        );
+      }
+      bodyStream = request.bodyStream ?? Readable.from(request.body ? [request.body] : []);
+    } else if (route.body) {
+      const raw = request.body ?? (await readLimited(request.bodyStream, request.headers, MAX_BODY_BYTES));
+      const parsed = route.body.schema.safeParse(
+        await parseBody(raw, request.headers['content-type'], route.body.multipart === true),
+      );
+      if (!parsed.success) throw zodMessage('body', parsed.error);
+      body = parsed.data;
+    }
+    const result = await route.handle({
+      deps: options.deps,
+      principal,
+      params,
+      query,
+      body,
+      bodyStream,
+      basePath,
+      version: options.version,
+    });
+    if (result.stream) {
+      const headers = {
+        'content-type': result.stream.contentType,
+        'cache-control': 'no-store',
+        ...(result.headers ?? {}),
+      };
+      if (options.streamResponses) {
+        return {
+          status: result.status,
+          headers,
+          body: '',
+          stream: { body: result.stream.body, completed: result.stream.completed },
+        };
+      }
+      return { status: result.status, headers, body: await bufferGenuineStream(result.stream) };
+    }
+    if (result.body === undefined)
+      return { status: result.status, headers: { ...(result.headers ?? {}) }, body: '' };
+    return {
+      status: result.status,
+      headers: { ...JSON_HEADERS, ...(result.headers ?? {}) },
+      body: JSON.stringify(result.body),
+    };
+  }
+
+  return async (request) => {
+    const started = Date.now();
+    let response: ApiResponse;
+    try {
+      response = await dispatch(request);
+    } catch (error) {
+      if (error instanceof AppError) {
+        response = errorResponse(error);
+      } else {
+        // A dependency failed (or a bug): the caller may retry; the cause goes to the log only.
+        log.error('request failed', { method: request.method, path: request.path, error: describe(error) });
+        response = errorResponse(
+          new UnavailableError(
+            'The service could not complete the request; nothing was changed. Retry shortly.',
+            {
+              cause: error,
+            },
+          ),
+        );
+      }
+      if (error instanceof AuthError && response.status === 401)
+        response.headers['www-authenticate'] = 'Bearer';
+    }
+    log.info('request', {
+      method: request.method,
+      path: request.path,
+      status: response.status,
+      ms: Date.now() - started,
+    });
+    return response;
+  };
+}
+
+/** Error text for logs: name, code and message only (never request bodies). */
+function describe(error: unknown): string {
+  if (error instanceof Error)
+    return `${error.name}${(error as { code?: string }).code ? ` ${(error as { code?: string }).code}` : ''}: ${error.message}`;
+  return String(error);
+}
+
+/**
+ * Collects a streamed result for runtimes that buffer responses (Lambda behind API Gateway,
+ * Functions without HTTP streaming). Resolves only once the stream ended AND proved genuine
+ * (`completed`), so a caller gets the error rather than a partial body; `completed` can settle
+ * before the stream has delivered its last chunks, hence waiting for both.
+ */
+async function bufferGenuineStream(stream: { body: Readable; completed: Promise<unknown> }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.body.once('end', resolve);
+    stream.body.once('error', reject);
+  });
+  await Promise.all([stream.completed, ended]);
+  return Buffer.concat(chunks);
+}

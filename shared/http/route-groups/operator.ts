@@ -1,0 +1,11 @@
+/** Handlers of the operator routes: the on-demand expiry scan. */
+import { runExpiryScan } from '../../usecases/expiry-scan';
+import { type AnyRoute, SPECS, withHandler } from '../route-specs';
+
+/** The operator group's routes, each with its handler. */
+export const operatorRoutes: AnyRoute[] = [
+  withHandler(SPECS.runExpiryScan, async ({ deps, body }) => ({
+    status: 200,
+    body: await runExpiryScan(deps, body.now ? new Date(body.now) : deps.clock.now()),
+  })),
+];

@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { build, type Metafile } from 'esbuild';
+import { httpFunction } from '../../functions/aws/http';
+import { groupsServedBy } from '../../functions/aws/routing';
+import { esbuildOptions, LAMBDA_ENTRIES } from '../../infra/aws/bundling';
+import { FUNCTION_NAMES } from '../../infra/aws/reccert-stack';
+import { ROUTE_SPECS } from '../../shared/http/route-specs';
+import { routes } from '../../shared/http/routes';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const metafiles = new Map<string, Metafile>();
+
+/** The input files of one function's bundle (esbuild metafile, nothing written to disk). */
+async function inputsOf(name: string): Promise<string[]> {
+  let metafile = metafiles.get(name);
+  if (metafile === undefined) {
+    const entry = LAMBDA_ENTRIES.find((e) => e.name === name);
+    if (entry === undefined) throw new Error(`no entry ${name}`);
+    const result = await build({
+      ...esbuildOptions(),
+      entryPoints: [path.join(ROOT, entry.entry)],
+      outfile: path.join(ROOT, '.scratch', `${name}.js`),
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    metafile = result.metafile;
+    metafiles.set(name, metafile);
+  }
+  return Object.keys(metafile.inputs);
+}
+
+describe('Lambda bundling (infra/aws/bundling.ts)', () => {
+  it('lists one entry file per function of the stack', () => {
+    expect(LAMBDA_ENTRIES.map((e) => e.name).sort()).toEqual([...FUNCTION_NAMES].sort());
+    expect(LAMBDA_ENTRIES.filter((e) => e.readPath).map((e) => e.name)).toEqual(['read']);
+  });
+
+  it('takes the AWS SDK from the Lambda runtime rather than bundling it', async () => {
+    for (const { name } of LAMBDA_ENTRIES) {
+      const inputs = await inputsOf(name);
+
+      expect({ name, sdk: inputs.filter((f) => /node_modules\/@(aws-sdk|smithy)\//.test(f)) }).toEqual({
+        name,
+        sdk: [],
+      });
+    }
+  });
+
+  it('keeps other groups’ use cases out of each function', async () => {
+    const read = await inputsOf('read');
+    const consumer = await inputsOf('assignment-consumer');
+
+    // The read path carries no upload, CMS decryption or expiry-scan code.
+    expect(read.filter((f) => /shared\/(recording|usecases\/(recordings|expiry-scan))/.test(f))).toEqual([]);
+    expect(read.filter((f) => /route-groups\/(write|decrypt|operator)/.test(f))).toEqual([]);
+    // The consumer serves no HTTP route: no route specs, schemas or zod.
+    expect(consumer.filter((f) => /shared\/http\/|node_modules\/zod\//.test(f))).toEqual([]);
+  });
+});
+
+describe('route split (shared/http/route-specs.ts, route-groups/)', () => {
+  it('assembles the whole table from the groups, in the order of the specs', () => {
+    expect(routes.map((r) => r.operationId)).toEqual(ROUTE_SPECS.map((s) => s.operationId));
+    for (const route of routes) expect(typeof route.handle).toBe('function');
+  });
+
+  it('maps every route group to exactly one HTTP function', () => {
+    const groups = (['read', 'write', 'decrypt', 'expiry-scan'] as const).flatMap(groupsServedBy);
+
+    expect(groups.sort()).toEqual([...new Set(ROUTE_SPECS.map((s) => s.group))].sort());
+  });
+});
+
+describe('httpFunction wiring (functions/aws/http.ts)', () => {
+  it('refuses a function given routes other than those API Gateway sends it', () => {
+    const wrong = routes.filter((r) => r.group === 'write');
+
+    expect(() => httpFunction('read', () => ({}) as never, { routes: wrong })).toThrow(
+      /the read function must serve/,
+    );
+  });
+});
