@@ -8,4 +8,8 @@ npx biome ci .
 echo "== typecheck (tsc)"
 npx tsc -p tsconfig.json --noEmit
 echo "== tests (jest)"
-npx jest --ci "$@"
+# Every temporary file of the run (data dirs, sealed test keys, generated recordings) lives under
+# one folder that is removed afterwards, whatever the outcome.
+RUN_TMP="$(mktemp -d -t reccert-test-run.XXXXXX)"
+trap 'rm -rf "$RUN_TMP"' EXIT
+TMPDIR="$RUN_TMP" npx jest --ci "$@"
