@@ -36,6 +36,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => require('./commands/upload'),
   },
   {
+    name: 'encrypt',
+    summary: 'Encrypt a recording for one or more certificates (openssl cms compatible)',
+    load: () => require('./commands/encrypt'),
+  },
+  {
+    name: 'decrypt',
+    summary: 'Decrypt a recording with a private key; output only if it proves genuine',
+    load: () => require('./commands/decrypt'),
+  },
+  {
     name: 'token',
     summary: 'Mint a bearer token for the local runtime',
     load: () => require('./commands/token'),

@@ -26,6 +26,8 @@ export interface Io {
   readStdin(): Promise<string>;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Set when stderr is a terminal (progress bars are drawn only then): its width. */
+  stderrTerminal?: { columns: number };
 }
 
 /** The process's own streams. */
@@ -40,6 +42,7 @@ export function processIo(): Io {
     },
     env: process.env,
     cwd: process.cwd(),
+    ...(process.stderr.isTTY ? { stderrTerminal: { columns: process.stderr.columns || 80 } } : {}),
   };
 }
 

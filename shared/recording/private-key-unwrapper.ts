@@ -19,8 +19,11 @@ export interface PrivateKeyUnwrapperOptions {
   privateKey: string | Buffer | KeyObject;
   /** Password of an encrypted PEM key. */
   password?: string;
-  /** The certificate the key belongs to: it names the recipient this key can open. */
-  certificate: CertificateInput;
+  /**
+   * The certificate the key belongs to: it names the recipient this key can open. Without it the
+   * key is tried on every recipient, as `openssl cms -decrypt` does without `-recip`.
+   */
+  certificate?: CertificateInput;
 }
 
 function loadKey(key: string | Buffer | KeyObject, password: string | undefined): KeyObject {
@@ -52,18 +55,18 @@ function loadKey(key: string | Buffer | KeyObject, password: string | undefined)
   }
 }
 
-/** Unwraps session keys with a private key that matches `certificate`. */
+/** Unwraps session keys with a private key (that matches `certificate`, when given). */
 export class PrivateKeyUnwrapper implements SessionKeyUnwrapper {
   private readonly key: KeyObject;
-  private readonly recipient: Recipient;
+  private readonly recipient: Recipient | undefined;
 
   constructor(options: PrivateKeyUnwrapperOptions) {
-    this.recipient = toRecipient(options.certificate);
+    this.recipient = options.certificate === undefined ? undefined : toRecipient(options.certificate);
     this.key = loadKey(options.privateKey, options.password);
     if (this.key.asymmetricKeyType !== 'rsa') {
       throw new ValidationError('UNSUPPORTED_KEY_ALGORITHM', 'Recording keys are RSA keys.');
     }
-    if (!this.recipient.certificate.checkPrivateKey(this.key)) {
+    if (this.recipient && !this.recipient.certificate.checkPrivateKey(this.key)) {
       throw new ValidationError(
         'KEY_MISMATCH',
         'The private key does not belong to the certificate given with it.',
@@ -71,13 +74,13 @@ export class PrivateKeyUnwrapper implements SessionKeyUnwrapper {
     }
   }
 
-  /** The certificate this key opens, to pass as `DecryptOptions.certificates`. */
-  get certificate(): X509Certificate {
-    return this.recipient.certificate;
+  /** The certificate this key opens, to pass as `DecryptOptions.certificates` (if given). */
+  get certificate(): X509Certificate | undefined {
+    return this.recipient?.certificate;
   }
 
   async unwrap(recipient: RecipientId, wrappedKey: Buffer): Promise<Buffer> {
-    if (!sameRecipient(recipient, this.recipient)) {
+    if (this.recipient && !sameRecipient(recipient, this.recipient)) {
       throw new ValidationError(
         'NO_MATCHING_KEY',
         `This key belongs to certificate serial ${this.recipient.serialHex}, not ${recipient.serialHex}.`,
