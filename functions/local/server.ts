@@ -17,6 +17,7 @@ import type { Logger, NotificationSink } from '../../shared/ports';
 import { applyIvrAssignment } from '../../shared/usecases/assignments';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
+import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
 import { loadOrCreateTokenSecret, mintLocalToken, verifyLocalToken } from './auth';
 import type { LocalConfig } from './config';
 import { InProcessEventQueue } from './event-queue';
@@ -105,7 +106,8 @@ export async function startLocalRuntime(
   };
   events.subscribe('IvrAssignmentRequested', (event: DomainEvent) => applyIvrAssignment(deps, event));
 
-  await sweepOrphanKeys(repo, custody, logger);
+  // Before any request (one process owns a data directory), so no upload is in flight.
+  await sweepOrphanKeys(deps, await custody.listKeyRefs(), { minAgeMs: 0 });
 
   let openApi: unknown;
   const handle = createApiHandler({
@@ -247,25 +249,4 @@ export async function startLocalRuntime(
       repo.close();
     },
   };
-}
-
-/**
- * Removes keys that no certificate refers to: what an upload leaves behind if the process died
- * between sealing the key and writing the metadata. Runs at start-up, before any request: one
- * process owns a data directory.
- */
-async function sweepOrphanKeys(
-  repo: SqliteCertificateRepository,
-  custody: FileKeystore,
-  logger: Logger,
-): Promise<void> {
-  const stored = await custody.listKeyRefs();
-  let removed = 0;
-  for (const key of stored) {
-    const record = await repo.getCertificate(key.tenantId, key.certificateId);
-    if (record?.keyRef === key.keyRef) continue;
-    await custody.remove({ tenantId: key.tenantId, certificateId: key.certificateId, alias: '' }, key.keyRef);
-    removed++;
-  }
-  if (removed > 0) logger.warn('removed orphaned keys', { removed });
 }

@@ -232,7 +232,7 @@ export class ReccertStack extends Stack {
       ),
       'expiry-scan': make(
         'expiry-scan',
-        pick('TABLE_NAME', 'DUE_INDEX_NAME', 'EVENT_BUS_NAME', 'TOPIC_ARN'),
+        pick('TABLE_NAME', 'DUE_INDEX_NAME', 'EVENT_BUS_NAME', 'TOPIC_ARN', 'BUCKET_NAME', 'KMS_KEY_ID'),
         Duration.minutes(5),
       ),
     };
@@ -310,6 +310,22 @@ export class ReccertStack extends Stack {
       }),
     );
     allow('expiry-scan', putEvents);
+    // The daily run also sweeps orphaned key objects (a failed upload or delete can leave one):
+    // it lists the key prefix and deletes what no certificate holds. No GetObject, no KMS.
+    allow(
+      'expiry-scan',
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [keyBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['tenants/*'] } },
+      }),
+    );
+    allow('expiry-scan', new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [keyObjectsArn] }));
+    Validations.of(fns['expiry-scan'].role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(keyBucket.node.defaultChild as CfnBucket)}.Arn>/tenants/*/keys/*]`,
+      reason:
+        'The orphan-key sweep deletes key objects no certificate holds, under any tenant prefix and nothing else.',
+    });
 
     // Daily at 03:00 UTC; Scheduler retries, then the run of the next day catches up (the scan
     // reads everything due up to now, so nothing is skipped).

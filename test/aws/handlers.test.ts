@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
+import { KmsS3Keystore } from '../../functions/aws/adapters/kms-s3-keystore';
 import {
   assignmentConsumer,
   consumerDeps,
   eventOfMessage,
 } from '../../functions/aws/handlers/assignment-consumer';
-import { expiryScanFunction, scanDeps } from '../../functions/aws/handlers/expiry-scan';
+import { expiryScanFunction, ORPHAN_MIN_AGE_MS, scanDeps } from '../../functions/aws/handlers/expiry-scan';
 import { readDeps, readFunction } from '../../functions/aws/handlers/read';
 import { type WriteClients, writeDeps, writeFunction } from '../../functions/aws/handlers/write';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
@@ -44,7 +45,16 @@ const consumer = () =>
   assignmentConsumer(() => consumerDeps({ dynamodb: clients.dynamodb, events: clients.events }, env));
 const scan = () =>
   expiryScanFunction(() =>
-    scanDeps({ dynamodb: clients.dynamodb, events: clients.events, sns: clients.sns }, env),
+    scanDeps(
+      {
+        dynamodb: clients.dynamodb,
+        events: clients.events,
+        sns: clients.sns,
+        s3: clients.s3,
+        kms: clients.kms,
+      },
+      env,
+    ),
   );
 
 /** An HTTP API payload 2.0 event as API Gateway builds it (claims as strings, like the JWT authorizer). */
@@ -284,6 +294,55 @@ describe('AWS Lambda handlers (against moto)', () => {
   });
 
   describe('expiry scan', () => {
+    it('sweeps key objects no certificate holds once they are an hour old, and keeps the rest', async () => {
+      // A bucket of its own: a sweep of the shared one would race other test files' uploads.
+      const bucket = `sweep-${crypto.randomBytes(6).toString('hex')}`;
+      await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const tenant = uniqueTenantId();
+      await upload(tenant);
+      // The uploaded certificate's key object, copied as is: its record holds this keyRef.
+      const held = await clients.s3.send(
+        new ListObjectsV2Command({ Bucket: env.BUCKET_NAME, Prefix: `tenants/${tenant}/keys/` }),
+      );
+      const heldKey = held.Contents![0]!.Key!;
+      await clients.s3.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: heldKey, CopySource: `${env.BUCKET_NAME}/${heldKey}` }),
+      );
+      const keystore = new KmsS3Keystore(clients.kms, clients.s3, {
+        bucketName: bucket,
+        kmsKeyId: env.KMS_KEY_ID!,
+      });
+      const der = crypto
+        .generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'der' });
+      await keystore.store({ tenantId: tenant, certificateId: 'f'.repeat(32), alias: 'orphan' }, der, '');
+      const objects = async () =>
+        ((await clients.s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map(
+          (o) => o.Key,
+        );
+      const scanAt = (now: Date) =>
+        expiryScanFunction(() => ({
+          ...scanDeps(
+            {
+              dynamodb: clients.dynamodb,
+              events: clients.events,
+              sns: clients.sns,
+              s3: clients.s3,
+              kms: clients.kms,
+            },
+            { ...env, BUCKET_NAME: bucket },
+          ),
+          clock: { now: () => now },
+        }));
+
+      const young = await scanAt(new Date())({});
+      const later = await scanAt(new Date(Date.now() + ORPHAN_MIN_AGE_MS + 60_000))({});
+
+      expect(young).toMatchObject({ orphanKeysRemoved: 0 });
+      expect(later).toMatchObject({ orphanKeysRemoved: 1 });
+      expect(await objects()).toEqual([heldKey]);
+    });
+
     it('runs the scan on a Scheduler invocation and records the notification', async () => {
       const tenant = uniqueTenantId();
       const certificateId = await upload(tenant, { days: 10 });

@@ -136,7 +136,16 @@ describe('ReccertStack (AWS CDK)', () => {
 
       expect(envOf('read')).toEqual(['NODE_OPTIONS', 'TABLE_NAME']);
       expect(envOf('decrypt')).toEqual(['BUCKET_NAME', 'KMS_KEY_ID', 'NODE_OPTIONS', 'TABLE_NAME']);
-      expect(envOf('expiry-scan')).not.toContain('KMS_KEY_ID');
+      // The scan's orphan-key sweep builds the key store (it lists and deletes; it has no KMS grant).
+      expect(envOf('expiry-scan')).toEqual([
+        'BUCKET_NAME',
+        'DUE_INDEX_NAME',
+        'EVENT_BUS_NAME',
+        'KMS_KEY_ID',
+        'NODE_OPTIONS',
+        'TABLE_NAME',
+        'TOPIC_ARN',
+      ]);
     });
   });
 
@@ -280,10 +289,21 @@ describe('ReccertStack (AWS CDK)', () => {
           'events:PutEvents',
           'kms:Decrypt',
           'kms:GenerateDataKey',
+          's3:DeleteObject',
+          's3:ListBucket',
           'sns:Publish',
           ...LOGGING,
         ].sort(),
       );
+    });
+
+    it('lets the scan list only the key prefix and delete only key objects (the orphan sweep)', () => {
+      const statements = statementsOf('expiry-scan');
+      const list = statements.find((s) => s.Action === 's3:ListBucket');
+      const del = statements.find((s) => s.Action === 's3:DeleteObject');
+
+      expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['tenants/*'] } });
+      expect(JSON.stringify(del?.Resource)).toContain('/tenants/*/keys/*');
     });
 
     it('grants no wildcard action anywhere', () => {

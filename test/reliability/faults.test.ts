@@ -12,7 +12,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
+import { KmsS3Keystore, keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
+import { ORPHAN_MIN_AGE_MS } from '../../functions/aws/handlers/expiry-scan';
 import { writeDeps } from '../../functions/aws/handlers/write';
 import { motoClientConfig, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import {
@@ -25,6 +26,7 @@ import type { DomainEvent } from '../../shared/domain/types';
 import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/handler';
 import type { CertificateRepository, EventPublisher, KeyCustody } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
+import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
 import {
   capturingLogger,
   type Exchange,
@@ -88,11 +90,11 @@ afterAll(async () => {
   writeArtifact('faults', {
     ...figures,
     violations,
-    unknownViolations: violations.filter((v) => !KNOWN_ISSUES.has(v.at)).length,
+    unknownViolations: violations.length,
     leakScan: scanner.stats(),
   });
   expect(scanner.hits).toEqual([]);
-  expect(violations.filter((v) => !KNOWN_ISSUES.has(v.at))).toEqual([]);
+  expect(violations).toEqual([]);
 });
 
 /** One operation under test: `prepare` runs unfaulted, `run` is what gets a fault, `check` after. */
@@ -126,17 +128,6 @@ async function uploaded(): Promise<string> {
   expect(r.status).toBe(201);
   return r.json.id as string;
 }
-
-/**
- * Steps where a fault currently breaks the retry or the audit/event promise: reported to the lead
- * (see the reliability report), not fixed here. Any violation NOT on this list fails the test;
- * entries are removed as the core is fixed. Keyed `operation#stepIndex:step`.
- */
-const KNOWN_ISSUES = new Set([
-  // AWS: a failed S3 DeleteObject is only logged ("the orphan sweep will"), but the AWS runtime
-  // has no orphan sweep: the sealed key object stays in the bucket with no certificate.
-  'aws-delete#3:s3.DeleteObject',
-]);
 
 interface Violation {
   at: string;
@@ -320,6 +311,7 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
   let handle: (request: ApiRequest) => Promise<ApiResponse>;
   let deps: CoreDeps;
   let s3: S3Client;
+  let motoConfig: ReturnType<typeof motoClientConfig>;
 
   beforeAll(async () => {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -328,6 +320,7 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
     const resources = await provisionAwsResources(moto.endpoint, { prefix: 'reliability' });
     env = { ...resources.env, LOG_LEVEL: 'silent' };
     const config = { ...motoClientConfig(moto.endpoint), maxAttempts: 1 };
+    motoConfig = config;
     s3 = new S3Client({ ...config, forcePathStyle: true });
     deps = writeDeps(
       {
@@ -422,10 +415,21 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
       const newOrphans = state.keysWithoutRecord.filter((k) => !knownOrphans.has(k));
       for (const k of newOrphans) knownOrphans.add(k);
       if (newOrphans.length > 0) {
-        violations.push({
-          at,
-          problem: `${newOrphans.length} sealed key object(s) left without a record; AWS has no orphan sweep`,
+        // The documented cleanup: the daily scan's orphan sweep, run as of two hours later.
+        figures.orphanKeysLeftForSweep += newOrphans.length;
+        const keystore = new KmsS3Keystore(new KMSClient(motoConfig), s3, {
+          bucketName: env.BUCKET_NAME!,
+          kmsKeyId: env.KMS_KEY_ID!,
         });
+        const later = { now: () => new Date(Date.now() + ORPHAN_MIN_AGE_MS + 60_000) };
+        const swept = await sweepOrphanKeys({ ...deps, clock: later }, keystore.listStoredKeys(), {
+          minAgeMs: ORPHAN_MIN_AGE_MS,
+        });
+        figures.orphanKeysSwept += swept.removed;
+        const left = (await awsConsistency()).keysWithoutRecord.filter((k) => newOrphans.includes(k));
+        if (left.length > 0) {
+          violations.push({ at, problem: `${left.length} sealed key object(s) left after the orphan sweep` });
+        }
       }
       const final = response.status === 503 ? await run(fresh) : response;
       if (response.status === 503 && final.status === success) figures.retriesSucceeded++;

@@ -12,9 +12,16 @@
  */
 import crypto from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { AppError } from '../../../shared/errors';
 import type { KeyCustody, KeyReference } from '../../../shared/ports';
+import type { StoredKey } from '../../../shared/usecases/orphan-keys';
 import { callAws, errorName } from './aws-errors';
 
 /** Configuration of {@link KmsS3Keystore}, read once at cold start. */
@@ -139,6 +146,32 @@ export class KmsS3Keystore implements KeyCustody {
     await callAws('Key custody (S3)', () =>
       this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keyObjectKey(ref.tenantId, keyRef) })),
     );
+  }
+
+  /** Every stored key object, page by page (for the orphan sweep); foreign objects are skipped. */
+  async *listStoredKeys(): AsyncIterable<StoredKey> {
+    let token: string | undefined;
+    do {
+      const page = await callAws('Key custody (S3)', () =>
+        this.s3.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: 'tenants/', ContinuationToken: token }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        const match = /^tenants\/([^/]+)\/keys\/([^/]+)$/.exec(object.Key ?? '');
+        if (!match) continue;
+        const [, tenantId, keyRef] = match as unknown as [string, string, string];
+        const certificateId = keyRef.split('.')[0] ?? '';
+        if (!SAFE_NAME.test(tenantId) || !SAFE_NAME.test(keyRef) || certificateId === keyRef) continue;
+        yield {
+          tenantId,
+          certificateId,
+          keyRef,
+          ...(object.LastModified ? { storedAt: object.LastModified } : {}),
+        };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer> {

@@ -6,12 +6,16 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { operatorRoutes } from '../../../shared/http/route-groups/operator';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
+import { sweepOrphanKeys } from '../../../shared/usecases/orphan-keys';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
+import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
 import { SnsNotificationSink } from '../adapters/sns-notification-sink';
 import { httpFunction, isHttpApiEvent } from '../http';
 import { coreDeps, type HttpApiResult, once, requireEnv } from '../runtime';
@@ -21,7 +25,16 @@ export interface ScanClients {
   dynamodb: DynamoDBClient;
   events: EventBridgeClient;
   sns: SNSClient;
+  /** For the orphan-key sweep: S3 lists and deletes; KMS is never called by it. */
+  s3: S3Client;
+  kms: KMSClient;
 }
+
+/**
+ * A key object younger than this may belong to an upload that has not written its record yet;
+ * an hour is far beyond the write function's timeout.
+ */
+export const ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
 
 /** The expiry scan's deps from its clients and environment. */
 export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
@@ -34,6 +47,10 @@ export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.
       }),
       events: new EventBridgePublisher(clients.events, { eventBusName: requireEnv('EVENT_BUS_NAME', env) }),
       notificationSink: new SnsNotificationSink(clients.sns, { topicArn: requireEnv('TOPIC_ARN', env) }),
+      custody: new KmsS3Keystore(clients.kms, clients.s3, {
+        bucketName: requireEnv('BUCKET_NAME', env),
+        kmsKeyId: requireEnv('KMS_KEY_ID', env),
+      }),
     },
     env,
   );
@@ -43,6 +60,8 @@ export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.
 export interface ScheduledScanResult {
   scanned: number;
   notifications: number;
+  /** Key objects the orphan sweep removed; undefined when the sweep failed (it is logged). */
+  orphanKeysRemoved: number | undefined;
 }
 
 /** The scan function over the given deps: an HTTP API event is the operator route, anything else the schedule. */
@@ -55,13 +74,35 @@ export function expiryScanFunction(
     if (isHttpApiEvent(event)) return http(event);
     // EventBridge Scheduler: the scan runs as of now; a failure is thrown so Scheduler retries.
     const result = await runExpiryScan(deps());
-    const summary = { scanned: result.scanned, notifications: result.notifications.length };
+    const summary = {
+      scanned: result.scanned,
+      notifications: result.notifications.length,
+      orphanKeysRemoved: await sweepKeys(deps()),
+    };
     deps().logger.info('scheduled expiry scan', summary);
     return summary;
   };
 }
 
+/** The daily orphan-key sweep; a failure is logged and does not fail the scan (tomorrow retries). */
+async function sweepKeys(deps: CoreDeps): Promise<number | undefined> {
+  if (!(deps.custody instanceof KmsS3Keystore)) return undefined;
+  try {
+    const stored = deps.custody.listStoredKeys();
+    return (await sweepOrphanKeys(deps, stored, { minAgeMs: ORPHAN_MIN_AGE_MS })).removed;
+  } catch (error) {
+    deps.logger.error('orphan-key sweep failed', { error: error instanceof Error ? error.name : 'unknown' });
+    return undefined;
+  }
+}
+
 /** Lambda entry point (EventBridge Scheduler and API Gateway HTTP API). */
 export const handler = expiryScanFunction(() =>
-  scanDeps({ dynamodb: new DynamoDBClient({}), events: new EventBridgeClient({}), sns: new SNSClient({}) }),
+  scanDeps({
+    dynamodb: new DynamoDBClient({}),
+    events: new EventBridgeClient({}),
+    sns: new SNSClient({}),
+    s3: new S3Client({}),
+    kms: new KMSClient({}),
+  }),
 );
