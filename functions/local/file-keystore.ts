@@ -14,6 +14,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import { importPrivateKeyDer } from '../../shared/pki/rsa-key-import';
 import type { KeyCustody, KeyReference } from '../../shared/ports';
 
 const FORMAT_VERSION = 1;
@@ -92,7 +93,7 @@ export class FileKeystore implements KeyCustody {
     }
     const der = open(this.masterKey, aad(ref.tenantId, ref.certificateId, keyRef), sealed, ref.certificateId);
     try {
-      const privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      const privateKey = importPrivateKeyDer(der, 'pkcs8');
       try {
         return crypto.privateDecrypt(
           { key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
@@ -290,7 +291,7 @@ function open(masterKey: Buffer, additionalData: Buffer, sealed: Buffer, certifi
 function assertPkcs8PrivateKey(der: Buffer): void {
   let type: string | undefined;
   try {
-    type = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).asymmetricKeyType;
+    type = importPrivateKeyDer(der, 'pkcs8').asymmetricKeyType;
   } catch {
     type = undefined;
   }

@@ -7,6 +7,7 @@ import { ValidationError, type Warning } from '../errors';
 import { children, DerError, parseDer, readOid, readSmallInt, TAG } from './der';
 import { OID } from './oids';
 import type { PemBlock } from './pem';
+import { importPrivateKeyDer } from './rsa-key-import';
 
 export type PrivateKeyFormat = 'pkcs1' | 'pkcs8' | 'encrypted-pkcs8' | 'encrypted-pkcs1';
 
@@ -181,7 +182,7 @@ function passwordIgnored(): Warning {
 
 function load(der: Buffer, type: 'pkcs1' | 'pkcs8'): KeyObject {
   try {
-    return createPrivateKey({ key: der, format: 'der', type });
+    return importPrivateKeyDer(der, type);
   } catch (error) {
     throw keyError(
       'INVALID_PRIVATE_KEY',

@@ -20,6 +20,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AppError } from '../../../shared/errors';
+import { importPrivateKeyDer } from '../../../shared/pki/rsa-key-import';
 import type { KeyCustody, KeyReference } from '../../../shared/ports';
 import type { StoredKey } from '../../../shared/usecases/orphan-keys';
 import { callAws, errorName } from './aws-errors';
@@ -189,7 +190,7 @@ export class KmsS3Keystore implements KeyCustody {
     const sealed = await this.readSealed(ref, keyRef);
     const der = await this.open(ref, keyRef, sealed);
     try {
-      const privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      const privateKey = importPrivateKeyDer(der, 'pkcs8');
       try {
         return crypto.privateDecrypt(
           { key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
@@ -318,7 +319,7 @@ function unusable(ref: KeyReference): AppError {
 function assertRsaPkcs8(der: Buffer): void {
   let type: string | undefined;
   try {
-    type = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).asymmetricKeyType;
+    type = importPrivateKeyDer(der, 'pkcs8').asymmetricKeyType;
   } catch {
     type = undefined;
   }

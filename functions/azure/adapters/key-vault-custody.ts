@@ -10,9 +10,10 @@
  * the policy marks it non-exportable). The certificate itself is public and already stored and
  * listed from Table storage, so only the key goes to the vault, with exactly the operations it needs.
  */
-import crypto from 'node:crypto';
+import type crypto from 'node:crypto';
 import type { CryptographyClient, JsonWebKey, KeyClient } from '@azure/keyvault-keys';
 import { AppError } from '../../../shared/errors';
+import { importPrivateKeyDer } from '../../../shared/pki/rsa-key-import';
 import type { KeyCustody, KeyReference } from '../../../shared/ports';
 import { callAzure, statusOf, toUnavailable } from './azure-errors';
 
@@ -121,7 +122,7 @@ export class KeyVaultCustody implements KeyCustody {
 export function rsaJwkFromPkcs8(pkcs8Der: Buffer): JsonWebKey {
   let exported: crypto.JsonWebKey;
   try {
-    const key = crypto.createPrivateKey({ key: pkcs8Der, format: 'der', type: 'pkcs8' });
+    const key = importPrivateKeyDer(pkcs8Der, 'pkcs8');
     if (key.asymmetricKeyType !== 'rsa') throw new Error('not RSA');
     exported = key.export({ format: 'jwk' });
   } catch {
