@@ -43,11 +43,15 @@ if (st) {
     `${num(field(st, 'testCases', 'generated')).toLocaleString('en-US')} cases over ${num(field(st, 'operations', 'tested'))} operations; ${num(st.failures)} failures`,
   ]);
 }
-const iso = read('isolation');
-if (iso) {
+const isolation = ['local', 'aws', 'azure']
+  .map((runtime) => [runtime, read(`isolation-${runtime}`)] as const)
+  .filter((entry): entry is readonly [string, Json] => entry[1] !== undefined);
+if (isolation.length > 0) {
+  const sum = (key: string) => isolation.reduce((total, [, figures]) => total + num(figures[key]), 0);
+  const first = isolation[0]![1];
   rows.push([
     'Tenant isolation',
-    `${num(iso.matrixCells)} route x credential cells over ${num(iso.matrixRoutes)} routes, ${num(iso.crossTenantAttempts)} cross-tenant attempts; ${num(iso.failures)} failures`,
+    `on the ${isolation.map(([runtime]) => runtime).join(', ')} runtimes: ${sum('matrixCells')} route x credential cells (${num(first.matrixCells)} each over ${num(first.matrixRoutes)} routes), ${sum('crossTenantAttempts')} cross-tenant attempts; ${sum('failures')} failures`,
   ]);
 }
 const conc = read('concurrency');
