@@ -18,7 +18,7 @@ import { formatSerial } from '../pki/certificate';
 import { children, DerError, type DerNode, decodeOid, parseDer, readOid, TAG } from '../pki/der';
 import { BerError, type BerHeader, berElementEnd, MAX_HEADER_LENGTH, readBerHeader } from './ber';
 import { CMS_OID, ENCODED_OID, GCM_CIPHERS } from './cms';
-import { READ_CHUNK_SIZE, updateInSlices, writeAtomically } from './files';
+import { READ_CHUNK_SIZE, writeAtomically } from './files';
 import type { RecipientId, SessionKeyUnwrapper } from './ports';
 import { type CertificateInput, sameRecipient, toRecipient } from './recipients';
 
@@ -658,11 +658,11 @@ export class CmsDecryptStream extends Transform {
         );
       }
     }
-    for (const ciphertext of segments) {
-      updateInSlices(this.decipher!, ciphertext, (plaintext) => {
-        this.bytesOut += plaintext.length;
-        this.push(plaintext);
-      });
+    if (segments.length > 0) {
+      const ciphertext = segments.length === 1 ? segments[0]! : Buffer.concat(segments);
+      const plaintext = this.decipher!.update(ciphertext);
+      this.bytesOut += plaintext.length;
+      if (plaintext.length > 0) this.push(plaintext);
     }
   }
 

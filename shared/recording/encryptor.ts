@@ -18,7 +18,7 @@ import {
   GCM_TAG_LENGTH,
   RSAES_OAEP_SHA256_ALGORITHM,
 } from './cms';
-import { READ_CHUNK_SIZE, updateInSlices, writeAtomically } from './files';
+import { READ_CHUNK_SIZE, writeAtomically } from './files';
 import { type CertificateInput, type Recipient, toRecipient, wrapSessionKey } from './recipients';
 
 /** Options of the encryptor. */
@@ -138,9 +138,9 @@ export class CmsEncryptStream extends Transform {
       callback(this.lengthError());
       return;
     }
-    // GCM output is as long as its input, so one piece header covers the whole chunk.
-    if (this.expectedLength === undefined) this.push(definiteHeader(0x04, chunk.length));
-    updateInSlices(this.cipher, chunk, (ciphertext) => this.push(ciphertext));
+    const ciphertext = this.cipher.update(chunk);
+    if (this.expectedLength === undefined) this.push(definiteHeader(0x04, ciphertext.length));
+    this.push(ciphertext);
     callback();
   }
 

@@ -2,31 +2,12 @@
  * File helpers shared by the encryptor and the decryptor: the read size, and writing a result
  * under its final name only once it is complete (and authenticated, for decryption).
  */
-import { type Cipher, type Decipher, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
 
 /** Read and write in 1 MiB pieces: few calls per byte, constant memory. */
 export const READ_CHUNK_SIZE = 1024 * 1024;
-
-/**
- * The cipher runs over each chunk in 64 KiB slices: a 1 MiB update writes a fresh 1 MiB output
- * that has left the CPU cache by the time it is used, and measured at half the speed
- * (`npm run bench recording`).
- */
-export const CIPHER_SLICE_SIZE = 64 * 1024;
-
-/** Runs `cipher` over `input` in {@link CIPHER_SLICE_SIZE} slices, handing each output on. */
-export function updateInSlices(
-  cipher: Cipher | Decipher,
-  input: Buffer,
-  push: (output: Buffer) => void,
-): void {
-  for (let at = 0; at < input.length; at += CIPHER_SLICE_SIZE) {
-    const output = cipher.update(input.subarray(at, at + CIPHER_SLICE_SIZE));
-    if (output.length > 0) push(output);
-  }
-}
 
 function closed(stream: WriteStream): Promise<void> {
   if (stream.closed) return Promise.resolve();

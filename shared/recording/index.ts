@@ -19,7 +19,7 @@ export {
   decryptStream,
 } from './decryptor';
 export { CmsEncryptStream, createEncryptStream, type EncryptOptions, encryptFile } from './encryptor';
-export { CIPHER_SLICE_SIZE, READ_CHUNK_SIZE } from './files';
+export { READ_CHUNK_SIZE } from './files';
 export type { RecipientId, SessionKeyUnwrapper } from './ports';
 export { PrivateKeyUnwrapper, type PrivateKeyUnwrapperOptions } from './private-key-unwrapper';
 export { type CertificateInput, toRecipient, wrapSessionKey } from './recipients';
