@@ -16,11 +16,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
 import { loadOrCreateTokenSecret, mintLocalToken } from '../functions/local/auth';
+import { freePort } from '../test/contract/harness';
 import { makePair } from '../test/helpers/pki';
 import { type Budget, budget, fmt, machineInfo, markdownTable, median, ROOT, report, runMain } from './lib';
 
@@ -37,17 +37,6 @@ const ROUTE_LABELS: Record<'ceiling' | 'list' | 'get' | 'upload', string> = {
   get: 'GET one certificate',
   upload: 'POST upload (JSON, new pair each)',
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Runtime {
   url: string;
