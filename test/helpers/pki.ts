@@ -64,16 +64,14 @@ export function tempDir(prefix = 'reccert-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A key and self-signed certificate made by the openssl CLI (the independent peer). */
-export function opensslPair(
-  subj = '/CN=Genesys Recording/C=US/ST=California/O=Genesys',
+/** Has the openssl CLI write a self-signed certificate for the key at `keyPath` (UTF-8 subject). */
+export function opensslSelfSigned(
+  keyPath: string,
+  certPath: string,
+  subj: string,
   days = 365,
   extra: string[] = [],
-) {
-  const dir = tempDir();
-  const keyPath = join(dir, 'tenant.key');
-  const certPath = join(dir, 'tenant.pem');
-  openssl(['genrsa', '-out', keyPath, '2048']);
+): void {
   openssl([
     'req',
     '-new',
@@ -89,6 +87,19 @@ export function opensslPair(
     '-utf8',
     ...extra,
   ]);
+}
+
+/** A key and self-signed certificate made by the openssl CLI (the independent peer). */
+export function opensslPair(
+  subj = '/CN=Genesys Recording/C=US/ST=California/O=Genesys',
+  days = 365,
+  extra: string[] = [],
+) {
+  const dir = tempDir();
+  const keyPath = join(dir, 'tenant.key');
+  const certPath = join(dir, 'tenant.pem');
+  openssl(['genrsa', '-out', keyPath, '2048']);
+  opensslSelfSigned(keyPath, certPath, subj, days, extra);
   return {
     dir,
     keyPath,

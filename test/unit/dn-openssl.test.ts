@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { validateUpload } from '../../shared/pki/validate';
-import { openssl, tempDir } from '../helpers/pki';
+import { openssl, opensslSelfSigned, tempDir } from '../helpers/pki';
 
 // Attribute types openssl knows by name, and OIDs it does not (printed as dotted OID=#hex).
 const ATTRIBUTE_TYPES = [
@@ -57,25 +56,7 @@ describe('subject DN formatting against the openssl CLI', () => {
           })
           .join('');
         try {
-          execFileSync(
-            'openssl',
-            [
-              'req',
-              '-new',
-              '-x509',
-              '-key',
-              keyPath,
-              '-out',
-              certPath,
-              '-days',
-              '30',
-              '-subj',
-              subj,
-              '-utf8',
-              '-multivalue-rdn',
-            ],
-            { stdio: ['ignore', 'ignore', 'pipe'] },
-          );
+          opensslSelfSigned(keyPath, certPath, subj, 30, ['-multivalue-rdn']);
         } catch {
           return; // a subject openssl itself will not write is not a case
         }

@@ -10,6 +10,7 @@ import {
   makePair,
   openssl,
   opensslPair,
+  opensslSelfSigned,
   rsaKey,
   tempDir,
   writeTemp,
@@ -316,21 +317,7 @@ describe('validateUpload', () => {
       const keyPath = join(dir, 'k.pem');
       const certPath = join(dir, 'c.pem');
       openssl(['genrsa', '-out', keyPath, '2048']);
-      openssl([
-        'req',
-        '-new',
-        '-x509',
-        '-key',
-        keyPath,
-        '-out',
-        certPath,
-        '-days',
-        '30',
-        '-subj',
-        subj,
-        '-utf8',
-        '-multivalue-rdn',
-      ]);
+      opensslSelfSigned(keyPath, certPath, subj, 30, ['-multivalue-rdn']);
       const certificate = openssl(['x509', '-in', certPath]);
       const { details } = validateUpload(
         { certificate },
