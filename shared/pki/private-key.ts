@@ -2,7 +2,7 @@
  * Private key parsing: PKCS#1, PKCS#8 and encrypted PKCS#8 (and legacy encrypted PKCS#1), with
  * the error codes of DESIGN section 4. Key bytes never go into an error message.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
 import { ValidationError, type Warning } from '../errors';
 import { children, DerError, parseDer, readOid, readSmallInt, TAG } from './der';
 import { OID } from './oids';
@@ -132,19 +132,9 @@ export function parsePrivateKeyBlock(
         );
       }
       checkWorkFactor(block.der);
-      let key: KeyObject;
-      try {
-        key = createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8', passphrase: password });
-      } catch (error) {
-        if (decodeFailure(error)) {
-          throw new ValidationError(
-            'PRIVATE_KEY_ENCRYPTED',
-            'The password does not open the encrypted private key. Check privateKeyPassword.',
-            { details: { field: 'privateKeyPassword' } },
-          );
-        }
-        throw keyError('INVALID_PRIVATE_KEY', 'The encrypted private key could not be read.', error);
-      }
+      const key = openEncrypted(password, (passphrase) =>
+        createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8', passphrase }),
+      );
       return { key: rsaOnly(key), format: 'encrypted-pkcs8', warnings };
     }
     case 'EC PRIVATE KEY':
@@ -200,17 +190,33 @@ function decryptLegacyPem(block: PemBlock, password: string): KeyObject {
     ...(block.der.toString('base64').match(/.{1,64}/g) ?? []),
     `-----END ${block.label}-----`,
   ].join('\n');
+  return openEncrypted(password, (passphrase) => createPrivateKey({ key: pem, format: 'pem', passphrase }));
+}
+
+/**
+ * Opens an encrypted key with `password`. A wrong password usually fails the padding check
+ * ("bad decrypt"), but about one time in 256 the garbage it decrypts to has valid padding and
+ * fails later, in the key decoder, looking like a damaged file. Two probes with random passwords
+ * tell the cases apart: if they fail with "bad decrypt", the file and its cipher are sound and
+ * only the password was wrong (or, indistinguishably, the encrypted body itself is damaged).
+ */
+function openEncrypted(password: string, open: (passphrase: string) => KeyObject): KeyObject {
+  const wrongPassword = () =>
+    new ValidationError(
+      'PRIVATE_KEY_ENCRYPTED',
+      'The password does not open the encrypted private key (or the key file is damaged). Check privateKeyPassword.',
+      { details: { field: 'privateKeyPassword' } },
+    );
   try {
-    return createPrivateKey({ key: pem, format: 'pem', passphrase: password });
+    return open(password);
   } catch (error) {
-    if (decodeFailure(error)) {
-      throw new ValidationError(
-        'PRIVATE_KEY_ENCRYPTED',
-        'The password does not open the encrypted private key.',
-        {
-          details: { field: 'privateKeyPassword' },
-        },
-      );
+    if (decodeFailure(error)) throw wrongPassword();
+    for (let probe = 0; probe < 2; probe++) {
+      try {
+        open(randomBytes(18).toString('base64'));
+      } catch (probeError) {
+        if (decodeFailure(probeError)) throw wrongPassword();
+      }
     }
     throw keyError('INVALID_PRIVATE_KEY', 'The encrypted private key could not be read.', error);
   }

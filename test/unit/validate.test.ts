@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../shared/errors';
 import { AppError } from '../../shared/errors';
@@ -264,6 +264,38 @@ describe('validateUpload', () => {
       ).toBe('PRIVATE_KEY_ENCRYPTED');
     });
 
+    it.each([
+      ['encrypted PKCS#8', { type: 'pkcs8' as const }],
+      ['legacy encrypted PKCS#1', { type: 'pkcs1' as const }],
+    ])(
+      'regression: a wrong password whose garbage passes the padding check still gets PRIVATE_KEY_ENCRYPTED (%s)',
+      (_name, { type }) => {
+        // About one wrong password in 256 decrypts to bytes with valid padding, and OpenSSL then
+        // fails in its key decoder instead of with "bad decrypt" (seen in CI as INVALID_PRIVATE_KEY).
+        const encrypted = pair.key
+          .export({ type, format: 'pem', cipher: 'aes-256-cbc', passphrase: 's3cret' })
+          .toString();
+        let unlucky: string | undefined;
+        for (let i = 0; i < 20_000 && unlucky === undefined; i++) {
+          try {
+            createPrivateKey({ key: encrypted, format: 'pem', passphrase: `wrong-${i}` });
+          } catch (error) {
+            if (!/bad decrypt/i.test((error as Error).message)) unlucky = `wrong-${i}`;
+          }
+        }
+        expect(unlucky).toBeDefined();
+
+        const code = codeOf(() =>
+          validateUpload(
+            { certificate: pair.certPem, privateKey: encrypted, privateKeyPassword: unlucky },
+            aws,
+          ),
+        );
+
+        expect(code).toBe('PRIVATE_KEY_ENCRYPTED');
+      },
+    );
+
     it('warns PASSWORD_IGNORED when a password comes with an unencrypted key', () => {
       const result = validateUpload(
         { certificate: pair.certPem, privateKey: pair.keyPem, privateKeyPassword: 'x' },
@@ -275,7 +307,6 @@ describe('validateUpload', () => {
     it('refuses a key whose private parts do not fit its modulus with INVALID_PRIVATE_KEY', () => {
       const jwk = pair.key.export({ format: 'jwk' });
       const other = rsaKey('other').export({ format: 'jwk' });
-      const { createPrivateKey } = require('node:crypto') as typeof import('node:crypto');
       const forged = createPrivateKey({ key: { ...other, n: jwk.n, e: jwk.e }, format: 'jwk' });
       const pem = forged.export({ type: 'pkcs8', format: 'pem' }).toString();
       expect(codeOf(() => validateUpload({ certificate: pair.certPem, privateKey: pem }, aws))).toBe(
