@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { RestError } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { CryptographyClient, KeyClient, type KeyVaultKey } from '@azure/keyvault-keys';
+import { CryptographyClient, type JsonWebKey, KeyClient, type KeyVaultKey } from '@azure/keyvault-keys';
 import {
   KEY_VAULT_SERVICE_VERSION,
   KeyVaultCustody,
@@ -11,7 +11,10 @@ import {
 import { AppError, UnavailableError } from '../../shared/errors';
 import { STATUS_OF } from '../../shared/http/status';
 import type { KeyReference } from '../../shared/ports';
-import { rsaKey } from '../helpers/pki';
+import { applyIvrAssignment } from '../../shared/usecases/assignments';
+import { deleteCertificate, uploadCertificate } from '../../shared/usecases/certificates';
+import { testCore } from '../helpers/core';
+import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
 import { injectFault, serviceError } from './faults';
 
 /**
@@ -189,13 +192,15 @@ function softDeletingVault(softDeletedStatus = 409) {
   const live = new Set<string>();
   const deleted = new Set<string>();
   const imported: string[] = [];
+  const held = new Map<string, crypto.KeyObject>();
   const client = new Proxy(keyClient(), {
     get(target, prop, receiver) {
       if (prop === 'importKey') {
-        return async (name: string): Promise<KeyVaultKey> => {
+        return async (name: string, jwk: JsonWebKey): Promise<KeyVaultKey> => {
           imported.push(name);
           if (deleted.has(name)) throw vaultError(softDeletedStatus, 'Conflict');
           live.add(name);
+          held.set(name, privateKeyOfJwk(jwk));
           const version = crypto.randomBytes(16).toString('hex');
           const id = `${VAULT_URL}/keys/${name}/${version}`;
           return { name, id, properties: { name, version, id, vaultUrl: VAULT_URL } } as KeyVaultKey;
@@ -211,7 +216,43 @@ function softDeletingVault(softDeletedStatus = 409) {
       return Reflect.get(target, prop, receiver);
     },
   });
-  return { client, live, deleted, imported };
+  /** unwrapKey in the vault: RSA-OAEP-256 with the key the name holds, 404 once it is deleted. */
+  const cryptographyFor = (keyId: string) =>
+    new Proxy(new CryptographyClient(keyId, credential), {
+      get(target, prop, receiver) {
+        if (prop !== 'unwrapKey') return Reflect.get(target, prop, receiver);
+        return async (_algorithm: string, wrapped: Uint8Array) => {
+          const name = keyId.split('/keys/')[1]?.split('/')[0] ?? '';
+          const key = live.has(name) ? held.get(name) : undefined;
+          if (key === undefined) throw vaultError(404, 'KeyNotFound');
+          const result = crypto.privateDecrypt(
+            { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+            wrapped,
+          );
+          return { result, algorithm: 'RSA-OAEP-256', keyID: keyId };
+        };
+      },
+    });
+  return { client, live, deleted, imported, cryptographyFor };
+}
+
+/** The private key of an imported JWK (copied before the adapter wipes its buffers). */
+function privateKeyOfJwk(jwk: JsonWebKey): crypto.KeyObject {
+  const b64 = (v: Uint8Array | undefined) => Buffer.from(v!).toString('base64url');
+  return crypto.createPrivateKey({
+    format: 'jwk',
+    key: {
+      kty: 'RSA',
+      n: b64(jwk.n),
+      e: b64(jwk.e),
+      d: b64(jwk.d),
+      p: b64(jwk.p),
+      q: b64(jwk.q),
+      dp: b64(jwk.dp),
+      dq: b64(jwk.dq),
+      qi: b64(jwk.qi),
+    },
+  });
 }
 
 describe('regression #18: re-upload after a delete on a soft-deleting Key Vault', () => {
@@ -232,6 +273,42 @@ describe('regression #18: re-upload after a delete on a soft-deleting Key Vault'
     expect(againName).not.toBe(firstName);
     expect(againName).toMatch(/^reccert-t-aaaaaaaaaaaaaaaa-[0-9a-f]{32}$/);
     expect(vault.live.has(againName!)).toBe(true);
+  });
+
+  it('regression #18: upload A, upload B (A replaced), force-delete A, upload A again: the upload succeeds', async () => {
+    const vault = softDeletingVault();
+    const core = testCore({ flow: 'azure' });
+    core.deps.custody = new KeyVaultCustody(vault.client, vault.cryptographyFor);
+    const admin = { subject: 'alice' };
+    const pairA = makePair({
+      key: rsaKey('kv-a'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const pairB = makePair({
+      key: rsaKey('kv-b'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const upload = (pair: typeof pairA) =>
+      uploadCertificate(core.deps, admin, 'acme', { certificate: pair.certPem, privateKey: pair.keyPem });
+    const applyPending = async () => {
+      for (const event of core.published.splice(0).filter((e) => e.type === 'IvrAssignmentRequested')) {
+        await applyIvrAssignment(core.deps, event);
+      }
+    };
+
+    const a = await upload(pairA);
+    await applyPending();
+    await upload(pairB);
+    await applyPending();
+    await deleteCertificate(core.deps, admin, 'acme', a.id, true);
+    const again = await upload(pairA);
+
+    expect(again.id).toBe(a.id);
+    expect(again.key).not.toBe(a.key);
+    expect(vault.deleted.has(a.key!.split('/keys/')[1]!.split('/')[0]!)).toBe(true);
+    core.close();
   });
 
   it('never lets removing one upload’s key delete another upload’s key of the same certificate', async () => {
