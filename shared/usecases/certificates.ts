@@ -249,7 +249,9 @@ export async function uploadCertificate(
     );
     if (!recordRemoved) {
       // Keep the key with its record: a record without its key could never decrypt. The upload
-      // then stands, and the caller is told so rather than "nothing was changed".
+      // then stands, and the caller is told so rather than "nothing was changed". No event
+      // went out, so no assignment will come to clear the pending mark: clear it here.
+      await undoPending();
       deps.logger.error('upload: a later step failed and the record could not be removed', {
         tenantId,
         certificateId: id,
