@@ -298,7 +298,7 @@ function vaultFault(error: unknown, refusal: Refusal | undefined, what: string):
   }
   const reason =
     refusal === 'forbidden'
-      ? "access was refused (give the function app's identity the Key Vault Crypto Officer role, and check the vault's network rules and Azure Policy)"
+      ? "access was refused (check the function app identity's key-custodian role assignment in main.bicep, the vault's network rules and Azure Policy)"
       : refusal === 'conflict'
         ? 'the key name is taken'
         : refusal === 'not-found'
