@@ -16,8 +16,8 @@
  * name is refused (409 Conflict; some emulators answer 5xx) until it is purged or recovered.
  * Recovering instead was rejected: it brings back every old version of the deleted key, needs the
  * recover permission (the key-custodian role of main.bicep does not grant it) and a long-running
- * operation inside an upload, and the old key must then be
- * re-checked against the new certificate. A fresh name never collides, leaves a deleted key
+ * operation inside an upload, and the old key must then be re-checked against the new
+ * certificate. A fresh name never collides, leaves a deleted key
  * recoverable under its own name for an operator (old recordings may need it), and makes
  * `remove` (which deletes a whole key, all its versions) touch only the upload it belongs to, so
  * rolling back a losing concurrent upload or sweeping an orphan never deletes a live key.
