@@ -2,6 +2,7 @@
  * Ports: the small interfaces the core needs from the outside world. Each runtime
  * (functions/local, functions/aws, functions/azure) provides adapters for them.
  */
+import { emptyProfiles } from './domain/assignments';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -25,7 +26,11 @@ export interface CertificateRepository {
   /** Removes a certificate record that was just created (upload rollback); no condition. */
   removeCertificate(tenantId: string, certificateId: string): Promise<void>;
 
-  /** The tenant's assignment state; an empty state with `version: undefined` if none yet. */
+  /**
+   * The tenant's assignment state; an empty state with `version: undefined` if none yet. The
+   * state is built with `assignmentsFromStored` (domain/assignments), so its profile map is
+   * prototype-free and ids such as `constructor` or `__proto__` round-trip like any other.
+   */
   getAssignments(tenantId: string): Promise<VersionedAssignments>;
   /**
    * Writes the assignment state if its version is still `expectedVersion` (undefined: the
@@ -116,10 +121,12 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** A tenant's state before its first assignment (a prototype-free profile map). */
 export function emptyAssignments(): TenantAssignments {
   return {
-    profiles: {},
+    profiles: emptyProfiles(),
     screen: { certificateIds: [], everIncluded: [], updatedAt: null },
     appliedRequestIds: [],
+    pending: [],
   };
 }

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { assignmentsFromStored } from '../../shared/domain/assignments';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -185,7 +186,7 @@ export class SqliteCertificateRepository implements CertificateRepository {
   async getAssignments(tenantId: string): Promise<VersionedAssignments> {
     const row = this.stmts.getAssignments.get({ tenantId }) as { state: string; version: number } | undefined;
     if (row === undefined) return { state: emptyAssignments(), version: undefined };
-    return { state: JSON.parse(row.state) as TenantAssignments, version: String(row.version) };
+    return { state: assignmentsFromStored(JSON.parse(row.state)), version: String(row.version) };
   }
 
   async saveAssignments(

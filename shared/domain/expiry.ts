@@ -3,6 +3,7 @@
  * Each certificate carries a cursor (`nextNotifyAt`) = when its next, more urgent threshold is
  * crossed, so the scan reads only what is due.
  */
+import { profilesOf } from './assignments';
 import type { CertificateRecord, CertificateStatus, TenantAssignments } from './types';
 
 export const DEFAULT_THRESHOLDS_DAYS: readonly number[] = [90, 60, 30, 14, 7, 1];
@@ -46,7 +47,7 @@ export function nextNotifyAt(
 
 /** Profiles on which the certificate is the active one. */
 export function activeProfiles(state: TenantAssignments, certificateId: string): string[] {
-  return Object.values(state.profiles)
+  return profilesOf(state)
     .filter((p) => p.activeCertificateId === certificateId)
     .map((p) => p.id)
     .sort();
@@ -64,7 +65,7 @@ export function wasEverAssigned(state: TenantAssignments, certificateId: string)
   return (
     isInUse(state, certificateId) ||
     state.screen.everIncluded.includes(certificateId) ||
-    Object.values(state.profiles).some((p) => p.previousCertificateIds.includes(certificateId))
+    profilesOf(state).some((p) => p.previousCertificateIds.includes(certificateId))
   );
 }
 
@@ -72,7 +73,7 @@ export function wasEverAssigned(state: TenantAssignments, certificateId: string)
 export function isRetired(state: TenantAssignments, certificateId: string): boolean {
   return (
     !isInUse(state, certificateId) &&
-    Object.values(state.profiles).some((p) => p.previousCertificateIds.includes(certificateId))
+    profilesOf(state).some((p) => p.previousCertificateIds.includes(certificateId))
   );
 }
 

@@ -74,10 +74,28 @@ export interface ScreenRecordingSet {
  * update under concurrency).
  */
 export interface TenantAssignments {
+  /**
+   * Profiles by id. Prototype-free (ids are caller input, `constructor` included): read it only
+   * through `profileOf` / `profilesOf` and change it through `withProfile` (domain/assignments).
+   */
   profiles: Record<string, IvrProfile>;
   screen: ScreenRecordingSet;
   /** Ids of assignment requests already applied (bounded), so redelivery changes nothing. */
   appliedRequestIds: string[];
+  /**
+   * Assignment requests accepted (202, or the azure flow's automatic one) and not yet applied
+   * or rejected by the consumer. Their certificates count as in use (DESIGN rule 12).
+   */
+  pending: PendingAssignment[];
+}
+
+/** An accepted IVR assignment request the consumer has not handled yet. */
+export interface PendingAssignment {
+  requestId: string;
+  profileId: string;
+  certificateId: string;
+  /** When it was requested; past `PENDING_ASSIGNMENT_TTL_MS` it no longer protects anything. */
+  requestedAt: string;
 }
 
 export interface VersionedAssignments {

@@ -1,9 +1,10 @@
 /** IVR profile assignment (request + idempotent consumer) and screen-recording change sets. */
+import { profileOf, withoutPending, withPending, withProfile } from '../domain/assignments';
 import { certificateStatus } from '../domain/expiry';
 import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
-import { type Actor, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
+import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 
 /** How many applied request ids a tenant remembers for deduplication. */
 const REMEMBERED_REQUESTS = 500;
@@ -32,7 +33,7 @@ export async function getIvrProfile(
   profileId: string,
 ): Promise<IvrProfileView> {
   const { state } = await deps.repo.getAssignments(tenantId);
-  const profile = state.profiles[profileId];
+  const profile = profileOf(state, profileId);
   if (!profile) throw new NotFoundError('ivrProfile', profileId);
   return profileView(profile);
 }
@@ -58,8 +59,11 @@ async function usableCertificate(
 }
 
 /**
- * Accepts an assignment request: checks the certificate, then hands the change to the event
- * consumer (202). The consumer applies it; `GET ivr-profiles/{id}` shows when it has.
+ * Accepts an assignment request: checks the certificate and marks the request pending in the
+ * same conditional write, then hands the change to the event consumer (202). The consumer
+ * applies it; `GET ivr-profiles/{id}` shows when it has. Until then the certificate counts as in
+ * use (DESIGN rule 12): a delete racing this write either lands first (and the re-read here
+ * answers 404) or finds the pending mark.
  */
 export async function requestIvrAssignment(
   deps: CoreDeps,
@@ -68,29 +72,91 @@ export async function requestIvrAssignment(
   profileId: string,
   certificateId: string,
 ): Promise<{ requestId: string; status: 'pending' }> {
-  const { state } = await deps.repo.getAssignments(tenantId);
-  await usableCertificate(deps, tenantId, certificateId, state);
-  const now = deps.clock.now().toISOString();
   const requestId = deps.ids.newId();
+  const now = deps.clock.now();
+  await retryOnConflict(async () => {
+    const { state, version } = await deps.repo.getAssignments(tenantId);
+    await usableCertificate(deps, tenantId, certificateId, state);
+    const pending = { requestId, profileId, certificateId, requestedAt: now.toISOString() };
+    await deps.repo.saveAssignments(tenantId, withPending(state, pending, now), version);
+  });
   const data: IvrAssignmentRequestedData = {
     requestId,
     profileId,
     certificateId,
     requestedBy: actor.subject,
   };
-  await deps.repo.appendAudit({
-    id: deps.ids.newId(),
-    tenantId,
-    at: now,
-    actor: actor.subject,
-    action: 'ivr.assign.requested',
-    certificateId,
-    details: { profileId, requestId },
-  });
-  await deps.events.publish([
-    { id: deps.ids.newId(), type: 'IvrAssignmentRequested', tenantId, occurredAt: now, data: { ...data } },
-  ]);
+  try {
+    await deps.repo.appendAudit({
+      id: deps.ids.newId(),
+      tenantId,
+      at: now.toISOString(),
+      actor: actor.subject,
+      action: 'ivr.assign.requested',
+      certificateId,
+      details: { profileId, requestId },
+    });
+    await deps.events.publish([
+      {
+        id: deps.ids.newId(),
+        type: 'IvrAssignmentRequested',
+        tenantId,
+        occurredAt: now.toISOString(),
+        data: { ...data },
+      },
+    ]);
+  } catch (error) {
+    // No event will come to clear the mark; clear it now (or it lapses after its TTL).
+    await releasePendingAssignment(deps, tenantId, requestId);
+    throw asUnavailable(error, 'Requesting the assignment');
+  }
   return { requestId, status: 'pending' };
+}
+
+/**
+ * Removes the pending mark of a request that will never reach the consumer (its event was not
+ * published, or the upload that made it was rolled back). Best effort: a mark left behind lapses
+ * after `PENDING_ASSIGNMENT_TTL_MS`.
+ */
+export async function releasePendingAssignment(
+  deps: CoreDeps,
+  tenantId: string,
+  requestId: string,
+): Promise<void> {
+  try {
+    await retryOnConflict(async () => {
+      const { state, version } = await deps.repo.getAssignments(tenantId);
+      if (!state.pending.some((p) => p.requestId === requestId)) return;
+      await deps.repo.saveAssignments(tenantId, withoutPending(state, requestId, deps.clock.now()), version);
+    });
+  } catch (error) {
+    deps.logger.error('could not clear a pending assignment; it lapses on its own', {
+      tenantId,
+      requestId,
+      error: String(error),
+    });
+  }
+}
+
+/**
+ * Marks a request pending before anything else of it exists (the azure flow's automatic
+ * assignment, written before the certificate record so that there is no moment in which the new
+ * certificate exists unprotected).
+ */
+export async function markAssignmentPending(
+  deps: CoreDeps,
+  tenantId: string,
+  pending: { requestId: string; profileId: string; certificateId: string },
+): Promise<void> {
+  const now = deps.clock.now();
+  await retryOnConflict(async () => {
+    const { state, version } = await deps.repo.getAssignments(tenantId);
+    await deps.repo.saveAssignments(
+      tenantId,
+      withPending(state, { ...pending, requestedAt: now.toISOString() }, now),
+      version,
+    );
+  });
 }
 
 function isAssignmentData(
@@ -121,11 +187,12 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     rejection = undefined;
     const { state, version } = await deps.repo.getAssignments(tenantId);
     if (state.appliedRequestIds.includes(requestId)) return 'duplicate';
+    // Whatever the outcome, the request is no longer pending, in the same conditional write.
     const remember = (s: TenantAssignments) => ({
-      ...s,
+      ...withoutPending(s, requestId, deps.clock.now()),
       appliedRequestIds: [...s.appliedRequestIds, requestId].slice(-REMEMBERED_REQUESTS),
     });
-    const existing = state.profiles[profileId];
+    const existing = profileOf(state, profileId);
     if (existing?.requestedAt && existing.requestedAt > event.occurredAt) {
       await deps.repo.saveAssignments(tenantId, remember(state), version);
       return 'superseded';
@@ -158,7 +225,7 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     };
     await deps.repo.saveAssignments(
       tenantId,
-      remember({ ...state, profiles: { ...state.profiles, [profileId]: profile } }),
+      remember({ ...state, profiles: withProfile(state.profiles, profile) }),
       version,
     );
     return 'applied';
@@ -190,6 +257,36 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     );
   }
   return outcome;
+}
+
+/**
+ * Gives up on an assignment event the consumer failed on for the last time, before the queue
+ * dead-letters it: its pending mark is cleared (so the certificate is not held in use by a
+ * request nobody will apply) and the rejection is audited. Best effort: when the store itself is
+ * what fails, the mark lapses after `PENDING_ASSIGNMENT_TTL_MS`. A dead-lettered event that is
+ * redriven later is still applied normally.
+ */
+export async function abandonIvrAssignment(
+  deps: CoreDeps,
+  event: DomainEvent,
+  reason: string,
+): Promise<void> {
+  if (event.type !== 'IvrAssignmentRequested' || !isAssignmentData(event.data)) return;
+  const { requestId, profileId, certificateId, requestedBy } = event.data;
+  await releasePendingAssignment(deps, event.tenantId, requestId);
+  await recordCommittedChange(
+    deps,
+    {
+      id: deps.ids.newId(),
+      tenantId: event.tenantId,
+      at: deps.clock.now().toISOString(),
+      actor: requestedBy,
+      action: 'ivr.assign.rejected',
+      certificateId,
+      details: { profileId, requestId, reason },
+    },
+    [],
+  );
 }
 
 export interface ScreenRecordingView {

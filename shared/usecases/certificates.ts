@@ -7,6 +7,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import { pendingFor } from '../domain/assignments';
 import {
   activeProfiles,
   isInUse,
@@ -32,6 +33,7 @@ import {
   validateUpload,
 } from '../pki/validate';
 import type { KeyReference } from '../ports';
+import { markAssignmentPending, releasePendingAssignment } from './assignments';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 import { type CertificateView, certificateView } from './views';
 
@@ -181,15 +183,33 @@ export async function uploadCertificate(
     notifiedThresholdDays: null,
   };
   const undoKey = () => removeKeyQuietly(deps, ref, stored.keyRef);
+  // The azure flow's automatic assignment is marked pending before the record exists, so the
+  // new certificate is never deletable before that assignment is applied (DESIGN rule 12).
+  const requestId = deps.ids.newId();
+  const automatic = deps.config.flow === 'azure';
+  if (automatic) {
+    try {
+      await markAssignmentPending(deps, tenantId, {
+        requestId,
+        profileId: deps.config.defaultIvrProfile,
+        certificateId: id,
+      });
+    } catch (error) {
+      await undoKey();
+      throw asUnavailable(error, 'Storing the certificate');
+    }
+  }
+  const undoPending = () =>
+    automatic ? releasePendingAssignment(deps, tenantId, requestId) : Promise.resolve();
   try {
     await deps.repo.createCertificate(record);
   } catch (error) {
+    await undoPending();
     await undoKey();
     if (error instanceof AlreadyExists) throw conflict();
     throw asUnavailable(error, 'Storing the certificate');
   }
 
-  const requestId = deps.ids.newId();
   const events = [
     event(deps, 'CertificateUploaded', tenantId, {
       certificateId: id,
@@ -197,7 +217,7 @@ export async function uploadCertificate(
       notAfter: details.notAfter,
     }),
   ];
-  if (deps.config.flow === 'azure') {
+  if (automatic) {
     events.push(
       event(deps, 'IvrAssignmentRequested', tenantId, {
         requestId,
@@ -229,7 +249,9 @@ export async function uploadCertificate(
     );
     if (!recordRemoved) {
       // Keep the key with its record: a record without its key could never decrypt. The upload
-      // then stands, and the caller is told so rather than "nothing was changed".
+      // then stands, and the caller is told so rather than "nothing was changed". No event
+      // went out, so no assignment will come to clear the pending mark: clear it here.
+      await undoPending();
       deps.logger.error('upload: a later step failed and the record could not be removed', {
         tenantId,
         certificateId: id,
@@ -240,6 +262,7 @@ export async function uploadCertificate(
         { cause: error, retryAfterSeconds: 5 },
       );
     }
+    await undoPending();
     await undoKey();
     await deps.repo
       .appendAudit({
@@ -346,17 +369,31 @@ export async function deleteCertificate(
   const record = await retryOnConflict(async () => {
     const current = await getCertificateRecord(deps, tenantId, id);
     const { state, version } = await deps.repo.getAssignments(tenantId);
-    if (isInUse(state, id)) {
+    // A requested assignment not yet applied counts as in use (rule 12). This check and the
+    // delete are one conditional write on the state, and the requests mark themselves pending
+    // in that same state, so a request and a delete can never both succeed.
+    const pending = [...new Set(pendingFor(state, id, deps.clock.now()).map((p) => p.profileId))].sort();
+    if (isInUse(state, id) || pending.length > 0) {
       const profiles = activeProfiles(state, id);
       const screen = state.screen.certificateIds.includes(id);
       const where = [
         ...(profiles.length ? [`IVR profile${profiles.length > 1 ? 's' : ''} ${profiles.join(', ')}`] : []),
         ...(screen ? ['screen recording'] : []),
+        ...(pending.length
+          ? [`a pending assignment to IVR profile${pending.length > 1 ? 's' : ''} ${pending.join(', ')}`]
+          : []),
       ].join(' and ');
       throw new ConflictError(
         'CERTIFICATE_IN_USE',
-        `The certificate is in use by ${where}. Assign another certificate there first; an assigned certificate cannot be deleted, even with force.`,
-        { details: { certificateId: id, ivrProfiles: profiles, screenRecording: screen } },
+        `The certificate is in use by ${where}. Assign another certificate there first (a pending assignment is applied within moments); an assigned certificate cannot be deleted, even with force.`,
+        {
+          details: {
+            certificateId: id,
+            ivrProfiles: profiles,
+            screenRecording: screen,
+            pendingIvrProfiles: pending,
+          },
+        },
       );
     }
     if (wasEverAssigned(state, id) && !force) {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { DescribeTableCommand, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import {
   DUE_SHARDS,
   DynamoDbCertificateRepository,
@@ -7,6 +8,7 @@ import {
 } from '../../functions/aws/adapters/dynamodb-repository';
 import { createTable } from '../../functions/aws/adapters/dynamodb-schema';
 import { UnavailableError } from '../../shared/errors';
+import { emptyAssignments } from '../../shared/ports';
 import { makeRecord, uniqueTenantId } from '../ports/fixtures';
 import { describeRepositoryContract } from '../ports/repository-contract';
 import { motoClients } from './clients';
@@ -110,13 +112,43 @@ describe('DynamoDbCertificateRepository on AWS', () => {
       },
       screen: { certificateIds: ['c1'], everIncluded: ['c1'], updatedAt: '2026-01-01T00:00:00Z' },
       appliedRequestIds: ['r1'],
+      pending: [],
     };
 
     await repo.saveAssignments(tenantId, state, undefined);
 
     const item = await rawItem(tenantId, 'ASSIGN');
     expect(item?.version?.S).toBe('1');
-    expect(item?.state?.M?.screen?.M?.certificateIds?.L).toEqual([{ S: 'c1' }]);
+    expect(JSON.parse(item?.stateJson?.S ?? '{}').screen.certificateIds).toEqual(['c1']);
+  });
+
+  it('still reads an assignment state stored as a map by earlier versions', async () => {
+    const tenantId = uniqueTenantId();
+    const profile = { id: 'record', activeCertificateId: 'c1', previousCertificateIds: [], updatedAt: 'x' };
+    await clients.dynamodb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: `TENANT#${tenantId}` },
+          sk: { S: 'ASSIGN' },
+          state: {
+            M: marshall({
+              profiles: { record: profile },
+              screen: { certificateIds: [], everIncluded: [], updatedAt: null },
+              appliedRequestIds: ['r1'],
+            }),
+          },
+          version: { S: '7' },
+        },
+      }),
+    );
+
+    const { state, version } = await repo.getAssignments(tenantId);
+
+    expect(version).toBe('7');
+    expect(state.profiles.record).toEqual(profile);
+    expect(state.pending).toEqual([]);
+    expect(state.appliedRequestIds).toEqual(['r1']);
   });
 
   it('reports DynamoDB throttling as UnavailableError and writes nothing', async () => {
@@ -138,9 +170,10 @@ describe('DynamoDbCertificateRepository on AWS', () => {
     await repo.saveAssignments(
       tenantId,
       {
-        profiles: {},
+        profiles: emptyAssignments().profiles,
         screen: { certificateIds: [], everIncluded: [], updatedAt: null },
         appliedRequestIds: [],
+        pending: [],
       },
       undefined,
     );
@@ -156,9 +189,10 @@ describe('DynamoDbCertificateRepository on AWS', () => {
       faulty.saveAssignments(
         tenantId,
         {
-          profiles: {},
+          profiles: emptyAssignments().profiles,
           screen: { certificateIds: [], everIncluded: [], updatedAt: '2026-01-01T00:00:00Z' },
           appliedRequestIds: [],
+          pending: [],
         },
         version,
         {

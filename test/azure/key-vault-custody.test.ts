@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
+import { RestError } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
+import { CryptographyClient, type JsonWebKey, KeyClient, type KeyVaultKey } from '@azure/keyvault-keys';
 import {
   KEY_VAULT_SERVICE_VERSION,
   KeyVaultCustody,
@@ -8,7 +9,12 @@ import {
   rsaJwkFromPkcs8,
 } from '../../functions/azure/adapters/key-vault-custody';
 import { AppError, UnavailableError } from '../../shared/errors';
+import { STATUS_OF } from '../../shared/http/status';
 import type { KeyReference } from '../../shared/ports';
+import { applyIvrAssignment } from '../../shared/usecases/assignments';
+import { deleteCertificate, uploadCertificate } from '../../shared/usecases/certificates';
+import { testCore } from '../helpers/core';
+import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
 import { injectFault, serviceError } from './faults';
 
 /**
@@ -164,5 +170,283 @@ describe('KeyVaultCustody failure paths (injected)', () => {
     const custody = new KeyVaultCustody(keys, cryptoFailing(500));
 
     await expect(custody.remove(ref, 'rec-cert-1/0123456789abcdef0123456789abcdef')).resolves.toBeUndefined();
+  });
+});
+
+/** A Key Vault error as the SDK throws it: the service's error code from the body, and the status. */
+function vaultError(statusCode: number, code: string): RestError {
+  return new RestError(`injected ${statusCode} ${code}`, { statusCode, code });
+}
+
+function pkcs8(name = 'kv', bits = 2048): Buffer {
+  return rsaKey(name, bits).export({ type: 'pkcs8', format: 'der' });
+}
+
+/**
+ * The name rules of a vault with soft-delete and purge protection on, as DESIGN section 8 saw them
+ * on the emulator: an import under a new name creates the key, under a live name a new version,
+ * and under the name of a deleted (recoverable) key fails with 409 Conflict — or, as emulators
+ * may, with `softDeletedStatus` and the same error code. Nothing reaches a network.
+ */
+function softDeletingVault(softDeletedStatus = 409) {
+  const live = new Set<string>();
+  const deleted = new Set<string>();
+  const imported: string[] = [];
+  const held = new Map<string, crypto.KeyObject>();
+  const client = new Proxy(keyClient(), {
+    get(target, prop, receiver) {
+      if (prop === 'importKey') {
+        return async (name: string, jwk: JsonWebKey): Promise<KeyVaultKey> => {
+          imported.push(name);
+          if (deleted.has(name)) throw vaultError(softDeletedStatus, 'Conflict');
+          live.add(name);
+          held.set(name, privateKeyOfJwk(jwk));
+          const version = crypto.randomBytes(16).toString('hex');
+          const id = `${VAULT_URL}/keys/${name}/${version}`;
+          return { name, id, properties: { name, version, id, vaultUrl: VAULT_URL } } as KeyVaultKey;
+        };
+      }
+      if (prop === 'beginDeleteKey') {
+        return async (name: string) => {
+          if (!live.delete(name)) throw vaultError(404, 'KeyNotFound');
+          deleted.add(name);
+          return { pollUntilDone: async () => ({ name }) };
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  /** unwrapKey in the vault: RSA-OAEP-256 with the key the name holds, 404 once it is deleted. */
+  const cryptographyFor = (keyId: string) =>
+    new Proxy(new CryptographyClient(keyId, credential), {
+      get(target, prop, receiver) {
+        if (prop !== 'unwrapKey') return Reflect.get(target, prop, receiver);
+        return async (_algorithm: string, wrapped: Uint8Array) => {
+          const name = keyId.split('/keys/')[1]?.split('/')[0] ?? '';
+          const key = live.has(name) ? held.get(name) : undefined;
+          if (key === undefined) throw vaultError(404, 'KeyNotFound');
+          const result = crypto.privateDecrypt(
+            { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+            wrapped,
+          );
+          return { result, algorithm: 'RSA-OAEP-256', keyID: keyId };
+        };
+      },
+    });
+  return { client, live, deleted, imported, cryptographyFor };
+}
+
+/** The private key of an imported JWK (copied before the adapter wipes its buffers). */
+function privateKeyOfJwk(jwk: JsonWebKey): crypto.KeyObject {
+  const b64 = (v: Uint8Array | undefined) => Buffer.from(v!).toString('base64url');
+  return crypto.createPrivateKey({
+    format: 'jwk',
+    key: {
+      kty: 'RSA',
+      n: b64(jwk.n),
+      e: b64(jwk.e),
+      d: b64(jwk.d),
+      p: b64(jwk.p),
+      q: b64(jwk.q),
+      dp: b64(jwk.dp),
+      dq: b64(jwk.dq),
+      qi: b64(jwk.qi),
+    },
+  });
+}
+
+describe('regression #18: re-upload after a delete on a soft-deleting Key Vault', () => {
+  it('regression #18: stores a certificate’s key again after its earlier key was deleted and is still recoverable', async () => {
+    const vault = softDeletingVault();
+    const custody = new KeyVaultCustody(vault.client, cryptoFailing(500));
+    const refA: KeyReference = { tenantId: 't', certificateId: 'a', alias: 'reccert-t-aaaaaaaaaaaaaaaa' };
+    const refB: KeyReference = { tenantId: 't', certificateId: 'b', alias: 'reccert-t-bbbbbbbbbbbbbbbb' };
+
+    const first = await custody.store(refA, pkcs8('a'), '');
+    await custody.store(refB, pkcs8('b'), '');
+    await custody.remove(refA, first.keyRef);
+    const again = await custody.store(refA, pkcs8('a'), '');
+
+    const [firstName] = first.keyRef.split('/');
+    const [againName] = again.keyRef.split('/');
+    expect(vault.deleted.has(firstName!)).toBe(true);
+    expect(againName).not.toBe(firstName);
+    expect(againName).toMatch(/^reccert-t-aaaaaaaaaaaaaaaa-[0-9a-f]{32}$/);
+    expect(vault.live.has(againName!)).toBe(true);
+  });
+
+  it('regression #18: upload A, upload B (A replaced), force-delete A, upload A again: the upload succeeds', async () => {
+    const vault = softDeletingVault();
+    const core = testCore({ flow: 'azure' });
+    core.deps.custody = new KeyVaultCustody(vault.client, vault.cryptographyFor);
+    const admin = { subject: 'alice' };
+    const pairA = makePair({
+      key: rsaKey('kv-a'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const pairB = makePair({
+      key: rsaKey('kv-b'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const upload = (pair: typeof pairA) =>
+      uploadCertificate(core.deps, admin, 'acme', { certificate: pair.certPem, privateKey: pair.keyPem });
+    const applyPending = async () => {
+      for (const event of core.published.splice(0).filter((e) => e.type === 'IvrAssignmentRequested')) {
+        await applyIvrAssignment(core.deps, event);
+      }
+    };
+
+    const a = await upload(pairA);
+    await applyPending();
+    await upload(pairB);
+    await applyPending();
+    await deleteCertificate(core.deps, admin, 'acme', a.id, true);
+    const again = await upload(pairA);
+
+    expect(again.id).toBe(a.id);
+    expect(again.key).not.toBe(a.key);
+    expect(vault.deleted.has(a.key!.split('/keys/')[1]!.split('/')[0]!)).toBe(true);
+    core.close();
+  });
+
+  it('never lets removing one upload’s key delete another upload’s key of the same certificate', async () => {
+    const vault = softDeletingVault();
+    const custody = new KeyVaultCustody(vault.client, cryptoFailing(500));
+
+    const kept = await custody.store(ref, pkcs8(), '');
+    const rolledBack = await custody.store(ref, pkcs8(), '');
+    await custody.remove(ref, rolledBack.keyRef);
+
+    expect(vault.live.has(kept.keyRef.split('/')[0]!)).toBe(true);
+  });
+});
+
+describe('KeyVaultCustody: refusals that retrying cannot change are never a 503', () => {
+  const kinds: [string, RestError][] = [
+    ['409 Conflict', vaultError(409, 'Conflict')],
+    ['403 ForbiddenByPolicy', vaultError(403, 'ForbiddenByPolicy')],
+    ['403 without a code', serviceError(403)],
+    ['an emulator’s 500 carrying Conflict', vaultError(500, 'Conflict')],
+    ['an emulator’s 500 carrying Forbidden', vaultError(500, 'Forbidden')],
+  ];
+
+  it.each(kinds)('answers %s on import with INTERNAL_ERROR for an operator', async (_label, error) => {
+    const keys = injectFault(keyClient(), 'importKey', error, { sticky: true });
+    const custody = new KeyVaultCustody(keys, cryptoFailing(500));
+
+    const failure = await custody.store(ref, pkcs8(), '').catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(AppError);
+    expect(failure).not.toBeInstanceOf(UnavailableError);
+    expect((failure as AppError).code).toBe('INTERNAL_ERROR');
+    expect(STATUS_OF[(failure as AppError).code]).toBe(500);
+    expect((failure as Error).message).toMatch(/Retrying does not help/);
+  });
+
+  it('tries a second fresh name once after a name conflict, and succeeds if that one is free', async () => {
+    const keys = injectFault(keyClient(), 'importKey', vaultError(409, 'Conflict'));
+    const vault = softDeletingVault();
+    const names: string[] = [];
+    const custody = new KeyVaultCustody(
+      new Proxy(keys, {
+        get(target, prop, receiver) {
+          if (prop !== 'importKey') return Reflect.get(target, prop, receiver);
+          return async (name: string, ...rest: unknown[]) => {
+            names.push(name);
+            if (names.length === 1) return (target.importKey as (...a: unknown[]) => unknown)(name, ...rest);
+            return (vault.client.importKey as (...a: unknown[]) => unknown)(name, ...rest);
+          };
+        },
+      }),
+      cryptoFailing(500),
+    );
+
+    const stored = await custody.store(ref, pkcs8(), '');
+
+    expect(names).toHaveLength(2);
+    expect(names[1]).not.toBe(names[0]);
+    expect(stored.keyRef.startsWith(`${names[1]}/`)).toBe(true);
+  });
+
+  it.each([
+    ['400 BadParameter', vaultError(400, 'BadParameter')],
+    ['an emulator’s 500 carrying BadParameter', vaultError(500, 'BadParameter')],
+  ])(
+    'answers %s on import with 400 UNSUPPORTED_KEY_ALGORITHM naming what the vault holds',
+    async (_l, error) => {
+      const keys = injectFault(keyClient(), 'importKey', error, { sticky: true });
+      const custody = new KeyVaultCustody(keys, cryptoFailing(500));
+
+      const failure = await custody.store(ref, pkcs8(), '').catch((e: unknown) => e);
+
+      expect(failure).toMatchObject({ code: 'UNSUPPORTED_KEY_ALGORITHM' });
+      expect(STATUS_OF[(failure as AppError).code]).toBe(400);
+      expect((failure as Error).message).toContain('openssl genrsa');
+      expect((failure as Error).message).not.toMatch(/BEGIN|PRIVATE KEY/);
+    },
+  );
+
+  it('refuses a key larger than Key Vault holds with 400 KEY_TOO_LARGE before calling the vault', async () => {
+    const keys = injectFault(keyClient(), 'importKey', serviceError(500), { sticky: true });
+    const custody = new KeyVaultCustody(keys, cryptoFailing(500));
+
+    const failure = await custody.store(ref, pkcs8('kv-large', 4160), '').catch((e: unknown) => e);
+
+    expect(failure).toMatchObject({ code: 'KEY_TOO_LARGE', details: { keySize: 4160, maxKeySize: 4096 } });
+    expect(keys.calls()).toBe(0);
+  }, 60_000);
+
+  it('still reports a vault outage (5xx without a refusal code) as unavailable', async () => {
+    const keys = injectFault(keyClient(), 'importKey', serviceError(503), { sticky: true });
+    const custody = new KeyVaultCustody(keys, cryptoFailing(500));
+
+    await expect(custody.store(ref, pkcs8(), '')).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it('answers a forbidden unwrap with INTERNAL_ERROR and an emulator’s 500 KeyNotFound with NO_MATCHING_KEY', async () => {
+    const forbidden = new KeyVaultCustody(keyClient(), (keyId) =>
+      injectFault(new CryptographyClient(keyId, credential), 'unwrapKey', vaultError(403, 'Forbidden'), {
+        sticky: true,
+      }),
+    );
+    const missing = new KeyVaultCustody(keyClient(), (keyId) =>
+      injectFault(new CryptographyClient(keyId, credential), 'unwrapKey', vaultError(500, 'KeyNotFound'), {
+        sticky: true,
+      }),
+    );
+    const keyRef = 'rec-cert-1/0123456789abcdef0123456789abcdef';
+
+    await expect(forbidden.unwrapKey(ref, keyRef, Buffer.alloc(256))).rejects.toMatchObject({
+      code: 'INTERNAL_ERROR',
+    });
+    await expect(missing.unwrapKey(ref, keyRef, Buffer.alloc(256))).rejects.toMatchObject({
+      code: 'NO_MATCHING_KEY',
+    });
+  });
+
+  it('refuses to unwrap with a key stored for another certificate, without asking the vault', async () => {
+    const asked: string[] = [];
+    const custody = new KeyVaultCustody(keyClient(), (keyId) => {
+      asked.push(keyId);
+      return cryptoFailing(500)(keyId);
+    });
+
+    await expect(
+      custody.unwrapKey(
+        ref,
+        `rec-cert-2-${'0'.repeat(32)}/0123456789abcdef0123456789abcdef`,
+        Buffer.alloc(256),
+      ),
+    ).rejects.toMatchObject({ code: 'NO_MATCHING_KEY' });
+    expect(asked).toEqual([]);
+  });
+
+  it('treats deleting a key whose delete is already under way as done', async () => {
+    const keys = injectFault(keyClient(), 'beginDeleteKey', vaultError(409, 'ObjectIsBeingDeleted'));
+    const custody = new KeyVaultCustody(keys, cryptoFailing(500));
+
+    await expect(custody.remove(ref, `rec-cert-1-${'a'.repeat(32)}/1`)).resolves.toBeUndefined();
   });
 });

@@ -546,6 +546,55 @@ export function describeContract(spec: RuntimeSpec): void {
         expect(malformed.status).toBe(400);
         expect(malformed.body.error.code).toBe('VALIDATION_ERROR');
       });
+
+      it('regression #8: a profile named constructor or toString is 404 until assigned, then applied by the consumer and read back', async () => {
+        const t = await tenant();
+        const names = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', 'isPrototypeOf'];
+        for (const name of names) {
+          const res = await api('GET', `/v1/tenants/${t.id}/ivr-profiles/${name}`, { token: t.token });
+          expect(res.status).toBe(404);
+          expect(res.body.error.code).toBe('NOT_FOUND');
+        }
+        // Not a valid profile id by the schema (it starts with '_'), and never the prototype's {}.
+        const proto = await api('GET', `/v1/tenants/${t.id}/ivr-profiles/__proto__`, { token: t.token });
+        expect(['VALIDATION_ERROR', 'NOT_FOUND']).toContain(proto.body.error.code);
+        const cert = await upload(t);
+
+        for (const name of names) {
+          const profile = await assign(t, name, cert.id);
+          expect(profile).toMatchObject({
+            id: name,
+            activeCertificateId: cert.id,
+            previousCertificateIds: [],
+          });
+        }
+
+        const view = await api('GET', `/v1/tenants/${t.id}/certificates/${cert.id}`, { token: t.token });
+        expect(view.body.ivrProfiles).toEqual([...names, ...(h.flow === 'azure' ? ['record'] : [])].sort());
+      });
+
+      it('regression #8: a tenant named constructor or hasOwnProperty behaves like any tenant', async () => {
+        for (const id of ['constructor', 'hasOwnProperty']) {
+          const own = { id, token: await h.token({ tenants: [id], roles: ['admin', 'decrypt'] }) };
+          const other = await h.token({
+            tenants: [`t-${randomUUID().slice(0, 12)}`],
+            roles: ['admin', 'decrypt'],
+          });
+
+          const refused = await api('GET', `/v1/tenants/${id}/certificates`, { token: other });
+          expect(refused.status).toBe(403);
+          expect(refused.body.error.code).toBe('FORBIDDEN');
+          const cert = await upload(own);
+          const profile = `p-${randomUUID().slice(0, 8)}`;
+          await assign(own, profile, cert.id);
+
+          const listed = await api('GET', `/v1/tenants/${id}/certificates`, { token: own.token });
+          expect(listed.status).toBe(200);
+          expect(listed.body.items.map((c: { id: string }) => c.id)).toContain(cert.id);
+          const got = await api('GET', `/v1/tenants/${id}/ivr-profiles/${profile}`, { token: other });
+          expect(got.status).toBe(403);
+        }
+      });
     });
 
     describe('guarded delete', () => {
@@ -597,6 +646,32 @@ export function describeContract(spec: RuntimeSpec): void {
         );
         expect(deletion.details.forced).toBe(true);
       });
+
+      it('regression #16: refuses to delete a certificate whose requested assignment may still be pending', async () => {
+        const t = await tenant();
+        const cert = await upload(t);
+        const requested = await api('PUT', `/v1/tenants/${t.id}/ivr-profiles/pending/recording-certificate`, {
+          token: t.token,
+          json: { certificateId: cert.id },
+        });
+        expect(requested.status).toBe(202);
+
+        // Pending or already applied, the certificate is in use either way: never 204.
+        const res = await api('DELETE', `/v1/tenants/${t.id}/certificates/${cert.id}?force=true`, {
+          token: t.token,
+        });
+
+        expect(res.status).toBe(409);
+        expect(res.body.error.code).toBe('CERTIFICATE_IN_USE');
+        const applied = await eventually(
+          () => api('GET', `/v1/tenants/${t.id}/ivr-profiles/pending`, { token: t.token }),
+          (r) => r.status === 200,
+        );
+        expect(applied.body.activeCertificateId).toBe(cert.id);
+        expect(
+          (await api('GET', `/v1/tenants/${t.id}/certificates/${cert.id}`, { token: t.token })).status,
+        ).toBe(200);
+      });
     });
 
     describe('screen-recording certificates', () => {
@@ -647,6 +722,23 @@ export function describeContract(spec: RuntimeSpec): void {
         expect(after.body.screenRecording).toBe(false);
         const retained = await api('DELETE', `/v1/tenants/${t.id}/certificates/${a.id}`, { token: t.token });
         expect(retained.body.error.code).toBe('CERTIFICATE_RETAINED');
+      });
+
+      it('regression #8: keeps the screen-recording set of a tenant named valueOf like any other', async () => {
+        const t = {
+          id: 'valueOf',
+          token: await h.token({ tenants: ['valueOf'], roles: ['admin', 'decrypt'] }),
+        };
+        const path = `/v1/tenants/${t.id}/screen-recording-certificates`;
+        const cert = await upload(t);
+
+        const added = await api('PATCH', path, { token: t.token, json: { add: [cert.id] } });
+
+        expect(added.status).toBe(200);
+        expect(added.body.certificateIds).toContain(cert.id);
+        expect((await api('GET', path, { token: t.token })).body.certificateIds).toContain(cert.id);
+        const view = await api('GET', `/v1/tenants/${t.id}/certificates/${cert.id}`, { token: t.token });
+        expect(view.body.screenRecording).toBe(true);
       });
     });
 
@@ -839,6 +931,29 @@ export function describeContract(spec: RuntimeSpec): void {
             (r) => r.status === 200,
           );
           expect(profile.body.activeCertificateId).toBe(res.body.id);
+        });
+
+        it('regression #16: refuses to delete a certificate right after its upload, before or after the automatic assignment is applied', async () => {
+          const t = await tenant();
+          const pair = freshPair();
+          const uploaded = await api('POST', `/v1/tenants/${t.id}/certificates`, {
+            token: t.token,
+            form: { certificate: pair.certPem, privateKey: pair.keyPem },
+          });
+          expect(uploaded.status).toBe(201);
+
+          for (const query of ['', '?force=true']) {
+            const res = await api('DELETE', `/v1/tenants/${t.id}/certificates/${uploaded.body.id}${query}`, {
+              token: t.token,
+            });
+            expect(res.status).toBe(409);
+            expect(res.body.error.code).toBe('CERTIFICATE_IN_USE');
+          }
+          const profile = await eventually(
+            () => api('GET', `/v1/tenants/${t.id}/ivr-profiles/record`, { token: t.token }),
+            (r) => r.status === 200,
+          );
+          expect(profile.body.activeCertificateId).toBe(uploaded.body.id);
         });
       });
     }

@@ -4,6 +4,7 @@
  * factory hands out one store shared between tests.
  */
 
+import { profileOf } from '../../shared/domain/assignments';
 import type { CertificateRecord, TenantAssignments } from '../../shared/domain/types';
 import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
 import { type CertificateRepository, emptyAssignments } from '../../shared/ports';
@@ -221,6 +222,57 @@ export function describeRepositoryContract(name: string, factory: RepositoryFact
         const { state } = await repo.getAssignments(tenantA);
         expect(Object.keys(state.profiles).sort()).toEqual(writers);
         expect([...state.appliedRequestIds].sort()).toEqual(writers.map((p) => `req-${p}`));
+      });
+    });
+
+    describe('object-prototype names as keys (regression #8)', () => {
+      const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'prototype'];
+
+      it('round-trips profiles named like Object.prototype members as ordinary entries', async () => {
+        const state = emptyAssignments();
+        for (const name of names) state.profiles[name] = profile(name, `cert-${name}`);
+        state.pending.push({
+          requestId: 'r-1',
+          profileId: '__proto__',
+          certificateId: 'cert-p',
+          requestedAt: '2026-01-01T00:00:00.000Z',
+        });
+
+        await repo.saveAssignments(tenantA, state, undefined);
+
+        const read = (await repo.getAssignments(tenantA)).state;
+        expect(Object.keys(read.profiles).sort()).toEqual([...names].sort());
+        for (const name of names) {
+          expect(profileOf(read, name)).toEqual(profile(name, `cert-${name}`));
+        }
+        expect(read.pending).toEqual(state.pending);
+        const empty = (await repo.getAssignments(tenantB)).state;
+        for (const name of names) expect(profileOf(empty, name)).toBeUndefined();
+      });
+
+      it('keeps tenants and certificates with prototype names apart like any others', async () => {
+        const suffix = uniqueTenantId('x');
+        for (const name of names) {
+          const underNamedTenant = makeRecord({ tenantId: name, id: `${name}-${suffix}` });
+          const namedCertificate = makeRecord({ tenantId: tenantA, id: name });
+          expect(await repo.getCertificate(tenantA, name)).toBeUndefined();
+
+          await repo.createCertificate(underNamedTenant);
+          await repo.createCertificate(namedCertificate);
+          const notice = makeNotification({ tenantId: tenantA, certificateId: name });
+
+          expect(await repo.getCertificate(name, underNamedTenant.id)).toEqual(underNamedTenant);
+          expect(await repo.getCertificate(tenantA, name)).toEqual(namedCertificate);
+          expect(await repo.addNotificationOnce(notice)).toBe(true);
+          expect(await repo.addNotificationOnce(notice)).toBe(false);
+        }
+        expect((await repo.listCertificates(tenantA)).map((r) => r.id).sort()).toEqual([...names].sort());
+        expect((await repo.listNotifications(tenantA)).map((n) => n.certificateId).sort()).toEqual(
+          [...names].sort(),
+        );
+        const entry = makeAuditEntry({ tenantId: 'constructor', certificateId: '__proto__' });
+        await repo.appendAudit(entry);
+        expect(await repo.listAudit('constructor', 1)).toEqual([entry]);
       });
     });
 

@@ -1,12 +1,20 @@
+import { PENDING_ASSIGNMENT_TTL_MS } from '../../shared/domain/assignments';
 import type { DomainEvent } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
 import {
+  abandonIvrAssignment,
   applyIvrAssignment,
   changeScreenRecording,
   getIvrProfile,
+  getScreenRecording,
   requestIvrAssignment,
 } from '../../shared/usecases/assignments';
-import { deleteCertificate, uploadCertificate } from '../../shared/usecases/certificates';
+import {
+  deleteCertificate,
+  getCertificate,
+  listCertificates,
+  uploadCertificate,
+} from '../../shared/usecases/certificates';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
@@ -126,9 +134,10 @@ describe('IVR assignment consumer', () => {
     expect((await getIvrProfile(core.deps, 'acme', 'record')).activeCertificateId).toBe(b.id);
   });
 
-  it('rejects (and audits) a request whose certificate was deleted meanwhile', async () => {
+  it('rejects (and audits) a request delivered after its mark lapsed and its certificate was deleted', async () => {
     const a = await uploadPair(core, 'acme', pairValidFor(365, 'a'));
     const event = await requested('acme', 'record', a.id);
+    core.clock.set(new Date(FIXED_NOW.getTime() + PENDING_ASSIGNMENT_TTL_MS + 1000));
     await deleteCertificate(core.deps, admin, 'acme', a.id, false);
     expect(await applyIvrAssignment(core.deps, event)).toBe('rejected');
     await expectCode(getIvrProfile(core.deps, 'acme', 'record'), 'NOT_FOUND');
@@ -307,6 +316,225 @@ describe('regression: a change committed before its audit write failed was answe
     expect(actions).toContain('ivr.assign.applied');
     const logged = lines.find((l) => l.message.startsWith('events not published'));
     expect(logged?.fields?.events).toEqual([expect.objectContaining({ type: 'IvrAssignmentApplied' })]);
+    core.close();
+  });
+});
+
+/** Names an object literal answers for without holding them (DESIGN section 9). */
+const PROTOTYPE_NAMES = [
+  'constructor',
+  '__proto__',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'prototype',
+  '__defineGetter__',
+  'isPrototypeOf',
+];
+
+describe('regression #8: object-prototype names as ids', () => {
+  let core: TestCore;
+  beforeEach(() => {
+    core = testCore();
+  });
+  afterEach(() => core.close());
+
+  it('regression #8: a never-assigned profile with a prototype name is NOT_FOUND, and an assignment to it applies and reads back', async () => {
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'proto'));
+
+    for (const name of PROTOTYPE_NAMES) {
+      await expectCode(getIvrProfile(core.deps, 'acme', name), 'NOT_FOUND');
+    }
+    for (const name of PROTOTYPE_NAMES) {
+      await requestIvrAssignment(core.deps, admin, 'acme', name, cert.id);
+      const event = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+      expect(await applyIvrAssignment(core.deps, event)).toBe('applied');
+    }
+
+    for (const name of PROTOTYPE_NAMES) {
+      expect(await getIvrProfile(core.deps, 'acme', name)).toEqual({
+        id: name,
+        activeCertificateId: cert.id,
+        previousCertificateIds: [],
+        updatedAt: expect.any(String),
+      });
+    }
+    const view = await getCertificate(core.deps, 'acme', cert.id);
+    expect(view.ivrProfiles).toEqual([...PROTOTYPE_NAMES].sort());
+    await expectCode(getIvrProfile(core.deps, 'acme', 'record'), 'NOT_FOUND');
+  });
+
+  it('regression #8: tenants and certificate ids with prototype names behave like any other', async () => {
+    const cert = await uploadPair(core, 'constructor', pairValidFor(365, 'tenant-proto'));
+
+    expect((await listCertificates(core.deps, 'constructor', { limit: 10 })).items.map((c) => c.id)).toEqual([
+      cert.id,
+    ]);
+    expect((await listCertificates(core.deps, '__proto__', { limit: 10 })).items).toEqual([]);
+    expect(await getScreenRecording(core.deps, '__proto__')).toEqual({
+      certificateIds: [],
+      encryptionEnabled: false,
+    });
+    for (const name of PROTOTYPE_NAMES) {
+      await expectCode(getCertificate(core.deps, 'constructor', name), 'NOT_FOUND');
+      await expectCode(deleteCertificate(core.deps, admin, 'constructor', name, true), 'NOT_FOUND');
+      await expectCode(requestIvrAssignment(core.deps, admin, 'constructor', 'record', name), 'NOT_FOUND');
+      await expectCode(changeScreenRecording(core.deps, admin, 'constructor', { add: [name] }), 'NOT_FOUND');
+    }
+  });
+});
+
+describe('regression #16: a pending assignment protects its certificate', () => {
+  it('regression #16: refuses to delete a certificate just uploaded on the azure flow, before its automatic assignment is applied', async () => {
+    const core = testCore({ flow: 'azure' });
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'azure'));
+    const automatic = core.published.find((e) => e.type === 'IvrAssignmentRequested')!;
+
+    for (const force of [false, true]) {
+      const error = await deleteCertificate(core.deps, admin, 'acme', cert.id, force).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({
+        code: 'CERTIFICATE_IN_USE',
+        details: { pendingIvrProfiles: ['record'], ivrProfiles: [] },
+      });
+    }
+
+    expect(await applyIvrAssignment(core.deps, automatic)).toBe('applied');
+    await expectCode(deleteCertificate(core.deps, admin, 'acme', cert.id, true), 'CERTIFICATE_IN_USE');
+    expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
+    core.close();
+  });
+
+  it('refuses to delete a certificate with a requested (202) assignment not yet applied', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'explicit'));
+
+    await requestIvrAssignment(core.deps, admin, 'acme', 'support', cert.id);
+
+    await expectCode(deleteCertificate(core.deps, admin, 'acme', cert.id, true), 'CERTIFICATE_IN_USE');
+    expect(await core.repo.getCertificate('acme', cert.id)).toBeDefined();
+    core.close();
+  });
+
+  it('frees the certificate once the consumer has handled the request another way (superseded)', async () => {
+    const core = testCore();
+    const a = await uploadPair(core, 'acme', pairValidFor(365, 'sa'));
+    const b = await uploadPair(core, 'acme', pairValidFor(365, 'sb'));
+    await requestIvrAssignment(core.deps, admin, 'acme', 'record', a.id);
+    const older = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+    core.clock.set(new Date(FIXED_NOW.getTime() + 1000));
+    await requestIvrAssignment(core.deps, admin, 'acme', 'record', b.id);
+    const newer = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+
+    expect(await applyIvrAssignment(core.deps, newer)).toBe('applied');
+    expect(await applyIvrAssignment(core.deps, older)).toBe('superseded');
+
+    await expect(deleteCertificate(core.deps, admin, 'acme', a.id, false)).resolves.toBeUndefined();
+    core.close();
+  });
+
+  it('never lets a request and a delete of one certificate both succeed when they race', async () => {
+    const core = testCore();
+    for (let round = 0; round < 8; round++) {
+      const cert = await uploadPair(core, 'acme', pairValidFor(365, `race${round}`));
+      const [request, deletion] = await Promise.allSettled([
+        requestIvrAssignment(core.deps, admin, 'acme', `p${round}`, cert.id),
+        deleteCertificate(core.deps, admin, 'acme', cert.id, false),
+      ]);
+
+      expect([request.status, deletion.status].sort()).toEqual(['fulfilled', 'rejected']);
+      const event = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1);
+      if (request.status === 'fulfilled') {
+        expect(deletion).toMatchObject({ reason: { code: 'CERTIFICATE_IN_USE' } });
+        expect(await applyIvrAssignment(core.deps, event!)).toBe('applied');
+        expect(await core.repo.getCertificate('acme', cert.id)).toBeDefined();
+      } else {
+        expect(request).toMatchObject({ reason: { code: 'NOT_FOUND' } });
+        await expectCode(getIvrProfile(core.deps, 'acme', `p${round}`), 'NOT_FOUND');
+      }
+    }
+    core.close();
+  });
+
+  it('never lets a delete succeed while the consumer applies the assignment concurrently', async () => {
+    const core = testCore();
+    for (let round = 0; round < 8; round++) {
+      const cert = await uploadPair(core, 'acme', pairValidFor(365, `apply${round}`));
+      await requestIvrAssignment(core.deps, admin, 'acme', `q${round}`, cert.id);
+      const event = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+
+      const [applied, deletion] = await Promise.allSettled([
+        applyIvrAssignment(core.deps, event),
+        deleteCertificate(core.deps, admin, 'acme', cert.id, true),
+      ]);
+
+      expect(applied).toMatchObject({ status: 'fulfilled', value: 'applied' });
+      expect(deletion).toMatchObject({ status: 'rejected', reason: { code: 'CERTIFICATE_IN_USE' } });
+      expect(await core.repo.getCertificate('acme', cert.id)).toBeDefined();
+    }
+    core.close();
+  });
+
+  it('clears the mark when the request cannot be handed to the consumer', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'unpublished'));
+    core.deps.events = {
+      publish: async () => {
+        throw new Error('bus unavailable');
+      },
+    };
+
+    await expectCode(
+      requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id),
+      'SERVICE_UNAVAILABLE',
+    );
+
+    expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
+    await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
+    core.close();
+  });
+
+  it('clears the automatic mark when an azure-flow upload is rolled back', async () => {
+    const core = testCore({ flow: 'azure' });
+    core.deps.events = {
+      publish: async () => {
+        throw new Error('queue unavailable');
+      },
+    };
+
+    await expectCode(uploadPair(core, 'acme', pairValidFor(365, 'rolled-back')), 'SERVICE_UNAVAILABLE');
+
+    expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
+    expect(await core.repo.listCertificates('acme')).toEqual([]);
+    core.close();
+  });
+
+  it('clears the mark and audits when the consumer gives up on a request (dead letter)', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'dead'));
+    await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
+    const event = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+
+    await abandonIvrAssignment(core.deps, event, 'delivery failed 5 times');
+
+    expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
+    const [latest] = await core.repo.listAudit('acme', 1);
+    expect(latest).toMatchObject({ action: 'ivr.assign.rejected', certificateId: cert.id });
+    await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
+    core.close();
+  });
+
+  it('lets a mark lapse after its TTL, so a request nobody applies cannot block a delete for good', async () => {
+    const core = testCore();
+    const cert = await uploadPair(core, 'acme', pairValidFor(365, 'lapse'));
+    await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
+    core.clock.set(new Date(FIXED_NOW.getTime() + PENDING_ASSIGNMENT_TTL_MS - 1000));
+    await expectCode(deleteCertificate(core.deps, admin, 'acme', cert.id, false), 'CERTIFICATE_IN_USE');
+
+    core.clock.set(new Date(FIXED_NOW.getTime() + PENDING_ASSIGNMENT_TTL_MS + 1000));
+
+    await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
     core.close();
   });
 });

@@ -7,7 +7,8 @@
  *   alone. While the cursor is not null the item also carries `dueShard` (`DUE#<0..15>`) and
  *   `dueAt` (= nextNotifyAt): the keys of the sparse GSI `due`, so the expiry scan queries only
  *   certificates that are due. Sharding spreads the index over 16 partitions instead of one hot key.
- * - `TENANT#<t>` / `ASSIGN`: the tenant's assignment state (map `state`) and its `version`.
+ * - `TENANT#<t>` / `ASSIGN`: the tenant's assignment state (JSON text `stateJson`; older items
+ *   hold the map `state`) and its `version`.
  * - `TENANT#<t>` / `NOTIF#<cert>#<threshold>`: one notification; the key itself makes it unique.
  * - `TENANT#<t>` / `AUDIT#<at>#<stamp>#<id>`: one audit entry, so a reverse query is newest first.
  *
@@ -30,6 +31,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { assignmentsFromStored } from '../../../shared/domain/assignments';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -158,10 +160,17 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
         }),
       ),
     );
-    if (out.Item?.state?.M === undefined || out.Item.version?.S === undefined) {
-      return { state: emptyAssignments(), version: undefined };
+    const version = out.Item?.version?.S;
+    const json = out.Item?.stateJson?.S;
+    if (version !== undefined && json !== undefined) {
+      return { state: assignmentsFromStored(JSON.parse(json)), version };
     }
-    return { state: unmarshall(out.Item.state.M) as TenantAssignments, version: out.Item.version.S };
+    // Items written before `stateJson` (a map; no profile id there can be a prototype name,
+    // since marshall would have lost it on the way in). The next save rewrites the item.
+    if (version !== undefined && out.Item?.state?.M !== undefined) {
+      return { state: assignmentsFromStored(unmarshall(out.Item.state.M)), version };
+    }
+    return { state: emptyAssignments(), version: undefined };
   }
 
   async saveAssignments(
@@ -175,7 +184,9 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
       TableName: this.table,
       Item: {
         ...key(tenantKey(tenantId), ASSIGN_KEY),
-        state: { M: marshall(state, MARSHALL) },
+        // JSON text, not a DynamoDB map: marshall/unmarshall copy map keys by assignment, so a
+        // profile id `__proto__` would vanish (or reshape the object) on the way through.
+        stateJson: { S: JSON.stringify(state) },
         version: { S: next },
       },
       ...(expectedVersion === undefined

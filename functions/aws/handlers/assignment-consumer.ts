@@ -9,11 +9,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { DomainEvent } from '../../../shared/domain/types';
-import { applyIvrAssignment } from '../../../shared/usecases/assignments';
+import { abandonIvrAssignment, applyIvrAssignment } from '../../../shared/usecases/assignments';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { coreDeps, once, requireEnv } from '../runtime';
+
+/** The queue's redrive policy (`maxReceiveCount` in infra/aws): the last receive before the DLQ. */
+export const MAX_RECEIVE_COUNT = 5;
 
 /** The SDK clients the consumer uses. */
 export interface ConsumerClients {
@@ -49,16 +52,24 @@ export function assignmentConsumer(makeDeps: () => CoreDeps): (event: SQSEvent) 
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     // One at a time: records of one tenant contend for the same assignment item anyway.
     for (const record of event.Records) {
+      let domainEvent: DomainEvent | undefined;
       try {
-        const outcome = await applyIvrAssignment(deps(), eventOfMessage(record.body));
+        domainEvent = eventOfMessage(record.body);
+        const outcome = await applyIvrAssignment(deps(), domainEvent);
         deps().logger.info('assignment message', { messageId: record.messageId, outcome });
       } catch (error) {
+        const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
         // Ids and the error's name only: never the message body.
         deps().logger.error('assignment message failed', {
           messageId: record.messageId,
           receiveCount: record.attributes?.ApproximateReceiveCount,
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         });
+        if (domainEvent !== undefined && receiveCount >= MAX_RECEIVE_COUNT) {
+          // SQS moves the message to the DLQ next: nothing will apply it, so its certificate
+          // must not stay "in use" by it (the mark would lapse anyway, later).
+          await abandonIvrAssignment(deps(), domainEvent, `not applied after ${receiveCount} attempts`);
+        }
         failures.push({ itemIdentifier: record.messageId });
       }
     }

@@ -20,6 +20,7 @@
  * split over numbered properties (`json0`, `json1`, ...).
  */
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { assignmentsFromStored } from '../../../shared/domain/assignments';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -189,7 +190,7 @@ export class TableCertificateRepository implements CertificateRepository {
       STATE_ROW,
     );
     if (entity === undefined) return { state: emptyAssignments(), version: undefined };
-    return { state: JSON.parse(joinChunks(entity)) as TenantAssignments, version: entity.etag };
+    return { state: assignmentsFromStored(JSON.parse(joinChunks(entity))), version: entity.etag };
   }
 
   async saveAssignments(

@@ -7,9 +7,12 @@
  */
 import type { InvocationContext } from '@azure/functions';
 import type { DomainEvent } from '../../../shared/domain/types';
-import { applyIvrAssignment } from '../../../shared/usecases/assignments';
+import { abandonIvrAssignment, applyIvrAssignment } from '../../../shared/usecases/assignments';
 import { decodeQueueMessage } from '../adapters/queue-publisher';
 import { type AzureRuntime, defaultRuntime, describeError } from '../runtime';
+
+/** host.json `extensions.queues.maxDequeueCount`: the last attempt before the poison queue. */
+export const MAX_DEQUEUE_COUNT = 5;
 
 /**
  * The event in a queue item. The host hands the decoded message text over already parsed when it
@@ -36,11 +39,18 @@ export function assignmentQueueFunction(
     const { logger } = runtime.deps;
     // Ids and counts only: never the message body.
     const meta = { invocationId: context.invocationId, dequeueCount: context.triggerMetadata?.dequeueCount };
+    let event: DomainEvent | undefined;
     try {
-      const outcome = await applyIvrAssignment(runtime.deps, eventOfQueueItem(queueItem));
+      event = eventOfQueueItem(queueItem);
+      const outcome = await applyIvrAssignment(runtime.deps, event);
       logger.info('assignment message', { ...meta, outcome });
     } catch (error) {
       logger.error('assignment message failed', { ...meta, error: describeError(error) });
+      if (event !== undefined && Number(meta.dequeueCount) >= MAX_DEQUEUE_COUNT) {
+        // The host moves the message to the poison queue next: nothing will apply it, so its
+        // certificate must not stay "in use" by it (the mark would lapse anyway, later).
+        await abandonIvrAssignment(runtime.deps, event, `not applied after ${meta.dequeueCount} attempts`);
+      }
       throw error;
     }
   };
