@@ -5,7 +5,7 @@
  * exponent exists), its certificate is self-signed with it, so only the rule under test fails;
  * the CRT cases keep the real, validly self-signed certificate and break only the key file.
  */
-import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { ErrorCode } from '../../shared/errors';
 import { buildName } from '../../shared/pki/builder';
@@ -227,4 +227,35 @@ export async function hostileRsaCases(): Promise<HostileRsaCase[]> {
     'KEY_MISMATCH',
   );
   return cases;
+}
+
+function randomOdd(bits: number): bigint {
+  const bytes = randomBytes(Math.ceil(bits / 8));
+  let value = BigInt(`0x${bytes.toString('hex')}`) & ((1n << BigInt(bits)) - 1n);
+  value |= (3n << BigInt(bits - 2)) | 1n;
+  return value;
+}
+
+/**
+ * A PKCS#8 RSA key of `bits` (16384, say) that rule 2's arithmetic checks accept, made in
+ * milliseconds: p and q are random odd numbers rather than primes (generating real 8192-bit
+ * primes takes minutes). Its private operation costs what a real key's does, but does not
+ * invert encryption: for measuring the cost of RSA work, never for round trips.
+ */
+export function costlyRsaKeyDer(bits: number): Buffer {
+  const e = 65537n;
+  for (;;) {
+    const p = randomOdd(bits / 2);
+    const q = randomOdd(bits / 2);
+    const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
+    const d = modInverse(e, lambda);
+    const qi = modInverse(q, p);
+    if (d === undefined || qi === undefined) continue;
+    const k: Integers = { n: p * q, e, d, p, q, dp: d % (p - 1n), dq: d % (q - 1n), qi };
+    return parsePem(pkcs8(k));
+  }
+}
+
+function parsePem(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
 }
