@@ -2,14 +2,36 @@
 import type { CertificateDetails } from '../shared/domain/types';
 import type { Warning } from '../shared/errors';
 
-/** Label/value lines, the labels padded to one column. */
+/**
+ * Text from a certificate made safe for a terminal: C0 controls and DEL as `\XX`, exactly as
+ * `openssl x509 -nameopt RFC2253,-esc_msb` prints them (so ESC, CR and LF never reach the
+ * terminal), and C1 controls (U+0080-U+009F, which some terminals obey as CSI and the like) as
+ * their UTF-8 bytes `\C2\XX`, the form openssl gives bytes above 0x7F when it escapes them
+ * (under -esc_msb it prints those two raw). Everything else is left as it is.
+ */
+export function escapeControls(text: string): string {
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+      out += code < 0x80 ? hex(code) : `${hex(0xc2)}${hex(code)}`;
+    else out += c;
+  }
+  return out;
+}
+
+function hex(byte: number): string {
+  return `\\${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+/** Label/value lines, the labels padded to one column; values with control characters escaped. */
 export function table(rows: Array<[label: string, value: string | number | boolean | undefined]>): string {
   const shown = rows.filter(([, value]) => value !== undefined && value !== '');
   const width = Math.max(...shown.map(([label]) => label.length)) + 2;
   return shown
     .map(
       ([label, value]) =>
-        `${`${label}:`.padEnd(width)}${typeof value === 'boolean' ? (value ? 'yes' : 'no') : value}`,
+        `${`${label}:`.padEnd(width)}${typeof value === 'boolean' ? (value ? 'yes' : 'no') : escapeControls(String(value))}`,
     )
     .join('\n');
 }
@@ -30,11 +52,21 @@ export function detailRows(details: CertificateDetails): Array<[string, string |
 }
 
 export function warningLines(warnings: readonly Warning[]): string {
-  return warnings.map((w) => `warning ${w.code}: ${w.message}`).join('\n');
+  return warnings.map((w) => `warning ${w.code}: ${escapeControls(w.message)}`).join('\n');
 }
 
+/**
+ * Pretty JSON. JSON.stringify escapes C0 controls but leaves DEL and C1 raw; those are written as
+ * \u escapes too (the same JSON value), so `--json` never sends a terminal control either.
+ */
 export function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  const text = JSON.stringify(value, null, 2);
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    out += code >= 0x7f && code <= 0x9f ? `\\u00${code.toString(16)}` : c;
+  }
+  return `${out}\n`;
 }
 
 const KEY_FORMAT_NAMES: Record<string, string> = {

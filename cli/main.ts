@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS, findCommand } from './commands';
 import { cliWording, EXIT, oneLine, reportOf, UsageError } from './errors';
+import { escapeControls } from './format';
 import { type Io, processIo } from './io';
 
 const GLOBAL_HELP = `reccert: recording certificates and keys, the same checks as the reccert service
@@ -106,7 +107,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     const report = reportOf(error);
     const prefix =
       report.code === 'USAGE' ? `reccert${commandName ? ` ${commandName}` : ''}: ` : `${report.code}: `;
-    io.err(`${oneLine(`${prefix}${cliWording(report.message)}`)}\n`);
+    io.err(`${escapeControls(oneLine(`${prefix}${cliWording(report.message)}`))}\n`);
     if (json) {
       const { exitCode: _exitCode, ...body } = report;
       io.out(`${JSON.stringify({ error: body }, null, 2)}\n`);

@@ -4,7 +4,7 @@
  * formats the service accepts and refuses with the same codes.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { parsePrivateKeyInput } from '../../shared/pki/validate';
+import { parsePrivateKeyInputAsync } from '../../shared/pki/validate';
 import { flag, parseCommandArgs, positionals } from '../args';
 import { EXIT } from '../errors';
 import { json, keyFormatName, table } from '../format';
@@ -47,7 +47,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   refuseOverwrite(io, output, force);
 
   // The AWS flow's parser accepts every key format; the Azure flow would refuse PKCS#1 input.
-  const parsedKey = parsePrivateKeyInput(text, password, 'aws');
+  const parsedKey = await parsePrivateKeyInputAsync(text, password, 'aws');
   const pkcs8 = parsedKey.key.export({ type: 'pkcs8', format: 'pem' }).toString();
   writeFileAtomic(io, output, pkcs8, { mode: 0o600, force });
 

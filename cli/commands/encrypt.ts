@@ -6,6 +6,7 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { checkRecipientCertificate } from '../../shared/pki/validate';
 import { createEncryptStream, READ_CHUNK_SIZE } from '../../shared/recording';
 import { writeAtomically } from '../../shared/recording/files';
 import { flag, parseCommandArgs, positionals, strs } from '../args';
@@ -43,6 +44,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (certPaths.length === 0)
     throw new UsageError('give at least one --cert (the recipient certificate)', NAME);
   const certificates = certPaths.map((p) => readInputFile(io, p, 'certificate', NAME));
+  // Rule 2 for recipients too: a certificate with e=1 would "encrypt" to anyone who reads it.
+  for (const certificate of certificates) checkRecipientCertificate(certificate);
   refuseOverwrite(io, output, flag(parsed, 'force'));
   const inPath = resolve(io.cwd, input);
   const stat = await fs.stat(inPath).catch((error: unknown) => {

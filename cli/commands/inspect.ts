@@ -1,9 +1,9 @@
 /**
  * `reccert inspect CERT [KEY]`: the upload API's answer, offline. It runs the service's own
- * validation (`validateUpload`), so the details, error codes and warnings are the API's.
+ * validation (`validateUploadAsync`), so the details, error codes and warnings are the API's.
  */
 import type { UploadFlow } from '../../shared/domain/types';
-import { validateUpload } from '../../shared/pki/validate';
+import { validateUploadAsync } from '../../shared/pki/validate';
 import { flag, type Parsed, parseCommandArgs, positionals, str } from '../args';
 import { EXIT, UsageError } from '../errors';
 import { detailRows, json, keyFormatName, table, warningLines } from '../format';
@@ -70,7 +70,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const certificate = readInputFile(io, certPath, 'certificate file', NAME);
   const privateKey = keyPath === undefined ? undefined : readInputFile(io, keyPath, 'key file', NAME);
 
-  const result = validateUpload(
+  const result = await validateUploadAsync(
     { certificate, privateKey, privateKeyPassword: password },
     { flow, now, requirePrivateKey: false },
   );

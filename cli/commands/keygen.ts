@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { buildSelfSigned, type KeyUsageName, type NameAttribute } from '../../shared/pki/builder';
 import { ISO_COUNTRY_CODES } from '../../shared/pki/countries';
-import { validateUpload } from '../../shared/pki/validate';
+import { validateUploadAsync } from '../../shared/pki/validate';
 import { flag, intOption, type Parsed, parseCommandArgs, positionals, str } from '../args';
 import { EXIT, UsageError } from '../errors';
 import { detailRows, json, table, warningLines } from '../format';
@@ -174,7 +174,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const keyPem = privateKey.export({ type: pkcs1 ? 'pkcs1' : 'pkcs8', format: 'pem' }).toString();
 
   // What we made must pass the service's own checks on the flow it is meant for.
-  const validated = validateUpload(
+  const validated = await validateUploadAsync(
     { certificate: certificate.pem, privateKey: keyPem },
     { flow: pkcs1 ? 'aws' : 'azure', now, requirePrivateKey: true },
   );

@@ -15,6 +15,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { importPrivateKeyDer } from '../../shared/pki/rsa-key-import';
+import { unwrapOaepSha256 } from '../../shared/pki/rsa-oaep';
 import type { KeyCustody, KeyReference } from '../../shared/ports';
 
 const FORMAT_VERSION = 1;
@@ -95,10 +96,8 @@ export class FileKeystore implements KeyCustody {
     try {
       const privateKey = importPrivateKeyDer(der, 'pkcs8');
       try {
-        return crypto.privateDecrypt(
-          { key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-          wrappedKey,
-        );
+        // Off the event loop: a 16384-bit private operation would stall every other request.
+        return await unwrapOaepSha256(privateKey, wrappedKey);
       } catch {
         // OpenSSL's message says nothing useful to a caller; the cause is always "not for this key".
         throw new AppError(

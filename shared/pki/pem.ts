@@ -13,8 +13,55 @@ export class PemError extends Error {
   }
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,40})-----([\s\S]*?)-----END ([A-Z0-9 ]{1,40})-----/g;
 const BASE64_LINE = /^[A-Za-z0-9+/=]*$/;
+
+const BEGIN = '-----BEGIN ';
+const END = '-----END ';
+const DASHES = '-----';
+const MAX_LABEL = 40;
+
+function isLabelChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x20;
+}
+
+/** The label of a `BEGIN label-----` / `END label-----` marker whose label starts at `start`. */
+function labelAt(text: string, start: number): { label: string; end: number } | undefined {
+  let i = start;
+  while (i < text.length && i - start <= MAX_LABEL && isLabelChar(text.charCodeAt(i))) i++;
+  const length = i - start;
+  if (length === 0 || length > MAX_LABEL || !text.startsWith(DASHES, i)) return undefined;
+  return { label: text.slice(start, i), end: i + DASHES.length };
+}
+
+/**
+ * BEGIN/END pairs, each BEGIN with the first well-formed END after it. A single forward pass
+ * (every character is looked at a bounded number of times), where a regular expression with a
+ * lazy body backtracked quadratically on text full of BEGIN lines (issue 13, #10).
+ */
+function* scanBlocks(text: string): Generator<{ label: string; body: string; endLabel: string }> {
+  let pos = 0;
+  for (;;) {
+    const begin = text.indexOf(BEGIN, pos);
+    if (begin < 0) return;
+    const opened = labelAt(text, begin + BEGIN.length);
+    if (!opened) {
+      pos = begin + 1;
+      continue;
+    }
+    let search = opened.end;
+    let closed: { label: string; end: number } | undefined;
+    let endAt = -1;
+    while (!closed) {
+      endAt = text.indexOf(END, search);
+      // No END after this BEGIN means none after any later BEGIN either: done.
+      if (endAt < 0) return;
+      closed = labelAt(text, endAt + END.length);
+      search = endAt + 1;
+    }
+    yield { label: opened.label, body: text.slice(opened.end, endAt), endLabel: closed.label };
+    pos = closed.end;
+  }
+}
 
 /** True when the text contains something that looks like a PEM block. */
 export function looksLikePem(text: string): boolean {
@@ -28,8 +75,7 @@ export function looksLikePem(text: string): boolean {
  */
 export function parsePemBlocks(text: string): PemBlock[] {
   const blocks: PemBlock[] = [];
-  for (const match of text.matchAll(BLOCK)) {
-    const [, label, body, endLabel] = match as unknown as [string, string, string, string];
+  for (const { label, body, endLabel } of scanBlocks(text)) {
     if (label !== endLabel) throw new PemError(`the PEM block BEGIN ${label} ends with END ${endLabel}`);
     const headers: Record<string, string> = {};
     const lines = body.split(/\r?\n|\r/).map((l) => l.trim());

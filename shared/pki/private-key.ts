@@ -4,10 +4,10 @@
  */
 import { createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
 import { ValidationError, type Warning } from '../errors';
-import { children, DerError, parseDer, readOid, readSmallInt, TAG } from './der';
-import { OID } from './oids';
+import { decryptPbes2, deriveKey, deriveKeySync, type Pbes2Key, readPbes2Key } from './pbes2';
 import type { PemBlock } from './pem';
 import { importPrivateKeyDer } from './rsa-key-import';
+import { checkRsaPrivateKey, readRsaPrivateIntegers, rsaPrivateIntegersOfJwk } from './rsa-rules';
 
 export type PrivateKeyFormat = 'pkcs1' | 'pkcs8' | 'encrypted-pkcs8' | 'encrypted-pkcs1';
 
@@ -17,10 +17,6 @@ export interface ParsedPrivateKey {
   warnings: Warning[];
 }
 
-/** Password-based encryption work factors above these are refused (a hostile key could hang us). */
-const MAX_PBKDF2_ITERATIONS = 1_000_000;
-const MAX_SCRYPT_COST = 1 << 20;
-
 const field = { field: 'privateKey' };
 
 function keyError(
@@ -29,44 +25,6 @@ function keyError(
   cause?: unknown,
 ) {
   return new ValidationError(code, message, { details: field, cause });
-}
-
-/** Refuses encrypted keys whose KDF work factor would take unreasonably long. */
-function checkWorkFactor(der: Buffer): void {
-  try {
-    const [algorithm] = children(parseDer(der));
-    if (!algorithm) return;
-    const [oid, params] = children(algorithm);
-    if (!oid || !params) return;
-    if (readOid(oid) !== OID.pbes2) {
-      // PBES1 / PKCS#12 PBE: params are SEQUENCE { salt, iterations }.
-      const pbeParams = children(params);
-      const iterations = pbeParams[1];
-      if (iterations?.tag === TAG.INTEGER && readSmallInt(iterations) > MAX_PBKDF2_ITERATIONS) {
-        throw new DerError('too many iterations');
-      }
-      return;
-    }
-    const [kdf] = children(params);
-    if (!kdf) return;
-    const [kdfOid, kdfParams] = children(kdf);
-    if (!kdfOid || !kdfParams) return;
-    const kdfFields = children(kdfParams);
-    if (readOid(kdfOid) === OID.pbkdf2) {
-      const iterations = kdfFields[1];
-      if (iterations && readSmallInt(iterations) > MAX_PBKDF2_ITERATIONS)
-        throw new DerError('too many iterations');
-    } else if (readOid(kdfOid) === OID.scrypt) {
-      const cost = kdfFields[1];
-      if (cost && readSmallInt(cost) > MAX_SCRYPT_COST) throw new DerError('scrypt cost too high');
-    }
-  } catch (error) {
-    throw keyError(
-      'INVALID_PRIVATE_KEY',
-      'The encrypted private key uses parameters we refuse (malformed, or a key-derivation work factor that is too high). Re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`, or upload it unencrypted.',
-      error,
-    );
-  }
 }
 
 function rsaOnly(key: KeyObject): KeyObject {
@@ -87,13 +45,35 @@ function decodeFailure(error: unknown): boolean {
 
 /**
  * Parses the private key PEM block. `password` is used only for encrypted keys; for an
- * unencrypted key a given password yields the PASSWORD_IGNORED warning.
+ * unencrypted key a given password yields the PASSWORD_IGNORED warning. An encrypted PKCS#8
+ * key's derivation runs on the calling thread (bounded by section 9's limits): for tools and
+ * tests; a server uses `parsePrivateKeyBlockAsync`.
  */
 export function parsePrivateKeyBlock(
   block: PemBlock,
   password: string | undefined,
   flow: 'aws' | 'azure',
 ): ParsedPrivateKey {
+  const plan = planPrivateKeyBlock(block, password, flow);
+  if (!('encrypted' in plan)) return plan;
+  return openPbes2(plan.encrypted, deriveKeySync(plan.encrypted, plan.password), plan.warnings);
+}
+
+/** `parsePrivateKeyBlock` with the key derivation on the libuv threadpool (DESIGN section 9). */
+export async function parsePrivateKeyBlockAsync(
+  block: PemBlock,
+  password: string | undefined,
+  flow: 'aws' | 'azure',
+): Promise<ParsedPrivateKey> {
+  const plan = planPrivateKeyBlock(block, password, flow);
+  if (!('encrypted' in plan)) return plan;
+  return openPbes2(plan.encrypted, await deriveKey(plan.encrypted, plan.password), plan.warnings);
+}
+
+type KeyPlan = ParsedPrivateKey | { encrypted: Pbes2Key; password: string; warnings: Warning[] };
+
+/** Everything short of deriving an encrypted key's key: what is left is only that cost. */
+function planPrivateKeyBlock(block: PemBlock, password: string | undefined, flow: 'aws' | 'azure'): KeyPlan {
   const warnings: Warning[] = [];
   const hasPassword = password !== undefined && password !== '';
   switch (block.label) {
@@ -114,7 +94,9 @@ export function parsePrivateKeyBlock(
             { details: { field: 'privateKeyPassword' } },
           );
         }
-        return { key: rsaOnly(decryptLegacyPem(block, password)), format: 'encrypted-pkcs1', warnings };
+        const legacy = rsaOnly(decryptLegacyPem(block, password));
+        checkLoadedRsaKey(legacy);
+        return { key: legacy, format: 'encrypted-pkcs1', warnings };
       }
       if (hasPassword) warnings.push(passwordIgnored());
       return { key: rsaOnly(load(block.der, 'pkcs1')), format: 'pkcs1', warnings };
@@ -131,11 +113,7 @@ export function parsePrivateKeyBlock(
           { details: { field: 'privateKeyPassword' } },
         );
       }
-      checkWorkFactor(block.der);
-      const key = openEncrypted(password, (passphrase) =>
-        createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8', passphrase }),
-      );
-      return { key: rsaOnly(key), format: 'encrypted-pkcs8', warnings };
+      return { encrypted: readPbes2Key(block.der), password, warnings };
     }
     case 'EC PRIVATE KEY':
     case 'DSA PRIVATE KEY':
@@ -170,9 +148,27 @@ function passwordIgnored(): Warning {
   };
 }
 
-function load(der: Buffer, type: 'pkcs1' | 'pkcs8'): KeyObject {
+function openPbes2(key: Pbes2Key, derived: Buffer, warnings: Warning[]): ParsedPrivateKey {
+  const der = decryptPbes2(key, derived);
+  derived.fill(0);
+  if (!der) throw wrongPassword();
   try {
-    return importPrivateKeyDer(der, type);
+    return { key: rsaOnly(load(der, 'pkcs8')), format: 'encrypted-pkcs8', warnings };
+  } finally {
+    der.fill(0);
+  }
+}
+
+/**
+ * Imports an unencrypted key after rule 2's checks on its integers, which run on the DER before
+ * OpenSSL sees the key (or on the loaded key, for DER only OpenSSL's decoder reads).
+ */
+function load(der: Buffer, type: 'pkcs1' | 'pkcs8'): KeyObject {
+  const integers = readRsaPrivateIntegers(der, type);
+  if (integers) checkRsaPrivateKey(integers);
+  let key: KeyObject;
+  try {
+    key = importPrivateKeyDer(der, type);
   } catch (error) {
     throw keyError(
       'INVALID_PRIVATE_KEY',
@@ -180,8 +176,34 @@ function load(der: Buffer, type: 'pkcs1' | 'pkcs8'): KeyObject {
       error,
     );
   }
+  if (!integers && key.asymmetricKeyType === 'rsa') checkLoadedRsaKey(key);
+  return key;
 }
 
+/** Rule 2 for a key that arrives already loaded (a KeyObject). */
+export function checkLoadedRsaKey(key: KeyObject): void {
+  const integers = rsaPrivateIntegersOfJwk(key.export({ format: 'jwk' }) as Record<string, unknown>);
+  if (!integers) {
+    throw keyError(
+      'INVALID_PRIVATE_KEY',
+      'The private key is not a two-prime RSA key with all its CRT values.',
+    );
+  }
+  checkRsaPrivateKey(integers);
+}
+
+function wrongPassword(): ValidationError {
+  return new ValidationError(
+    'PRIVATE_KEY_ENCRYPTED',
+    'The password does not open the encrypted private key (or the key file is damaged). Check privateKeyPassword.',
+    { details: { field: 'privateKeyPassword' } },
+  );
+}
+
+/**
+ * A legacy `Proc-Type: 4,ENCRYPTED` PEM. Accepted: its key derivation (EVP_BytesToKey, one MD5)
+ * costs microseconds, so OpenSSL may do it on the calling thread.
+ */
 function decryptLegacyPem(block: PemBlock, password: string): KeyObject {
   const pem = [
     `-----BEGIN ${block.label}-----`,
@@ -201,12 +223,6 @@ function decryptLegacyPem(block: PemBlock, password: string): KeyObject {
  * only the password was wrong (or, indistinguishably, the encrypted body itself is damaged).
  */
 function openEncrypted(password: string, open: (passphrase: string) => KeyObject): KeyObject {
-  const wrongPassword = () =>
-    new ValidationError(
-      'PRIVATE_KEY_ENCRYPTED',
-      'The password does not open the encrypted private key (or the key file is damaged). Check privateKeyPassword.',
-      { details: { field: 'privateKeyPassword' } },
-    );
   try {
     return open(password);
   } catch (error) {
@@ -220,25 +236,6 @@ function openEncrypted(password: string, open: (passphrase: string) => KeyObject
     }
     throw keyError('INVALID_PRIVATE_KEY', 'The encrypted private key could not be read.', error);
   }
-}
-
-/**
- * Checks that an RSA private key is internally consistent (n = p·q, d·e ≡ 1 mod p-1 and q-1),
- * so a key with a copied modulus but garbage private parts is refused. Cheap: no modular
- * exponentiation.
- */
-export function rsaKeyIsConsistent(key: KeyObject): boolean {
-  const jwk = key.export({ format: 'jwk' });
-  if (!jwk.n || !jwk.e || !jwk.d || !jwk.p || !jwk.q) return false;
-  const big = (b64u: string) => BigInt(`0x${Buffer.from(b64u, 'base64url').toString('hex') || '0'}`);
-  const n = big(jwk.n);
-  const e = big(jwk.e);
-  const d = big(jwk.d);
-  const p = big(jwk.p);
-  const q = big(jwk.q);
-  if (p <= 1n || q <= 1n || p * q !== n) return false;
-  const de = d * e;
-  return de % (p - 1n) === 1n && de % (q - 1n) === 1n;
 }
 
 /** The modulus and exponent of an RSA key (public or private) as base64url, for comparison. */

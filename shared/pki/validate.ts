@@ -5,21 +5,21 @@
 import type { KeyObject } from 'node:crypto';
 import type { CertificateDetails, UploadFlow } from '../domain/types';
 import { ValidationError, type Warning } from '../errors';
-import { type ParsedCertificate, parseCertificateDer } from './certificate';
+import { CertificateStructureError, type ParsedCertificate, parseCertificateDer } from './certificate';
 import { ISO_COUNTRY_CODES } from './countries';
 import { DerError } from './der';
 import { OID } from './oids';
 import { looksLikePem, type PemBlock, type PemError, parsePemBlocks } from './pem';
 import {
+  type ParsedPrivateKey,
   type PrivateKeyFormat,
   parsePrivateKeyBlock,
-  rsaKeyIsConsistent,
+  parsePrivateKeyBlockAsync,
   rsaPublicNumbers,
 } from './private-key';
+import { MIN_RSA_BITS } from './rsa-rules';
 
-export const MIN_RSA_BITS = 2048;
-/** Larger keys are refused: OpenSSL itself will not use RSA moduli above 16384 bits. */
-export const MAX_RSA_BITS = 16384;
+export { MAX_RSA_BITS, MIN_RSA_BITS } from './rsa-rules';
 export const EXPIRES_SOON_DAYS = 30;
 const DAY_MS = 86_400_000;
 
@@ -122,25 +122,12 @@ function certificateChecks(parsed: ParsedCertificate, now: Date, warnings: Warni
       { details: { ...certField, algorithm: parsed.publicKeyAlgorithmName } },
     );
   }
-  const bits = parsed.details.keySize;
-  if (!parsed.publicKey || bits === 0) {
+  // Size and soundness (rule 2) come before the signature: see ParsedCertificate.publicKeyProblem.
+  if (parsed.publicKeyProblem) throw parsed.publicKeyProblem;
+  if (!parsed.publicKey || parsed.details.keySize === 0) {
     throw new ValidationError('NOT_A_CERTIFICATE', "The certificate's RSA public key cannot be read.", {
       details: certField,
     });
-  }
-  if (bits < MIN_RSA_BITS) {
-    throw new ValidationError(
-      'KEY_TOO_SMALL',
-      `The certificate's RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are required. Generate a new key: openssl genrsa -out tenant.key 2048`,
-      { details: { ...certField, keySize: bits, minimum: MIN_RSA_BITS } },
-    );
-  }
-  if (bits > MAX_RSA_BITS) {
-    throw new ValidationError(
-      'UNSUPPORTED_KEY_ALGORITHM',
-      `The certificate's RSA key has ${bits} bits; keys above ${MAX_RSA_BITS} bits are not supported.`,
-      { details: { ...certField, keySize: bits, maximum: MAX_RSA_BITS } },
-    );
   }
   if (parsed.selfIssued && !parsed.signatureValid) {
     throw new ValidationError(
@@ -207,11 +194,38 @@ function keyBlock(text: string): PemBlock {
   return keys[0] ?? blocks[0]!;
 }
 
-/**
- * Validates a certificate and (optionally) its private key. Throws `ValidationError` with the
- * first rule broken; returns the details and warnings otherwise.
- */
-export function validateUpload(input: UploadInput, options: ValidationOptions): ValidatedUpload {
+/** Parses the certificate's DER with the codes of section 4 (NOT_A_CERTIFICATE, INVALID_CERTIFICATE). */
+function parseCertificateBlock(block: PemBlock): ParsedCertificate {
+  try {
+    return parseCertificateDer(block.der);
+  } catch (error) {
+    if (error instanceof CertificateStructureError) {
+      throw new ValidationError(
+        'INVALID_CERTIFICATE',
+        `The certificate breaks RFC 5280's structure rules: ${error.message}. Reissue it (openssl req -x509 makes conforming certificates).`,
+        { details: certField, cause: error },
+      );
+    }
+    if (error instanceof DerError) {
+      throw new ValidationError(
+        'NOT_A_CERTIFICATE',
+        `The CERTIFICATE block is not a valid X.509 certificate (${error.message}).`,
+        { details: certField, cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+interface UploadPlan {
+  parsed: ParsedCertificate;
+  cert: PemBlock;
+  keyBlock: PemBlock | undefined;
+  warnings: Warning[];
+}
+
+/** Every certificate rule, and finding the key's block: all of validation but the key itself. */
+function planUpload(input: UploadInput, options: ValidationOptions): UploadPlan {
   const warnings: Warning[] = [];
   if (typeof input.certificate !== 'string' || input.certificate.trim() === '') {
     throw new ValidationError(
@@ -223,22 +237,7 @@ export function validateUpload(input: UploadInput, options: ValidationOptions): 
     );
   }
   const { cert, bundledKey } = certificateBlocks(input.certificate);
-  let parsed: ParsedCertificate;
-  try {
-    parsed = parseCertificateDer(cert.der);
-  } catch (error) {
-    if (error instanceof DerError) {
-      throw new ValidationError(
-        'NOT_A_CERTIFICATE',
-        `The CERTIFICATE block is not a valid X.509 certificate (${error.message}).`,
-        {
-          details: certField,
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
+  const parsed = parseCertificateBlock(cert);
   certificateChecks(parsed, options.now, warnings);
 
   const keyText = input.privateKey?.trim() ? input.privateKey : undefined;
@@ -250,7 +249,6 @@ export function validateUpload(input: UploadInput, options: ValidationOptions): 
     );
   }
   const block = keyText !== undefined ? keyBlock(keyText) : bundledKey;
-  let privateKey: ValidatedUpload['privateKey'];
   if (!block) {
     if (options.requirePrivateKey) {
       throw new ValidationError(
@@ -265,22 +263,56 @@ export function validateUpload(input: UploadInput, options: ValidationOptions): 
         message: 'A password was given without a private key; it was ignored.',
       });
     }
-  } else {
-    const key = parsePrivateKeyBlock(block, input.privateKeyPassword, options.flow);
+  }
+  return { parsed, cert, keyBlock: block, warnings };
+}
+
+function finishUpload(plan: UploadPlan, key: ParsedPrivateKey | undefined): ValidatedUpload {
+  const { parsed, warnings } = plan;
+  if (key) {
     warnings.push(...key.warnings);
-    privateKey = { key: key.key, format: key.format };
     checkKeyMatches(parsed, key.key);
   }
   return {
     certificate: parsed,
-    certificatePem: certificatePemOf(cert),
+    certificatePem: certificatePemOf(plan.cert),
     details: parsed.details,
     warnings,
-    privateKey,
+    privateKey: key ? { key: key.key, format: key.format } : undefined,
   };
 }
 
-/** Throws KEY_TOO_SMALL / KEY_MISMATCH / INVALID_PRIVATE_KEY unless the key belongs to the certificate. */
+/**
+ * Validates a certificate and (optionally) its private key. Throws `ValidationError` with the
+ * first rule broken; returns the details and warnings otherwise. The certificate's rules run
+ * first and cheapest first, so hostile input is refused before any costly work is spent on it.
+ * An encrypted key's derivation runs on the calling thread (bounded by section 9's limits): for
+ * tools and tests; a server uses `validateUploadAsync`.
+ */
+export function validateUpload(input: UploadInput, options: ValidationOptions): ValidatedUpload {
+  const plan = planUpload(input, options);
+  const key = plan.keyBlock
+    ? parsePrivateKeyBlock(plan.keyBlock, input.privateKeyPassword, options.flow)
+    : undefined;
+  return finishUpload(plan, key);
+}
+
+/** `validateUpload` with an encrypted key's derivation on the libuv threadpool (DESIGN section 9). */
+export async function validateUploadAsync(
+  input: UploadInput,
+  options: ValidationOptions,
+): Promise<ValidatedUpload> {
+  const plan = planUpload(input, options);
+  const key = plan.keyBlock
+    ? await parsePrivateKeyBlockAsync(plan.keyBlock, input.privateKeyPassword, options.flow)
+    : undefined;
+  return finishUpload(plan, key);
+}
+
+/**
+ * Throws KEY_TOO_SMALL / KEY_MISMATCH unless the key belongs to the certificate. The key's own
+ * consistency (INVALID_PRIVATE_KEY) was checked when it was parsed.
+ */
 export function checkKeyMatches(parsed: ParsedCertificate, key: KeyObject): void {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) {
@@ -301,15 +333,6 @@ export function checkKeyMatches(parsed: ParsedCertificate, key: KeyObject): void
       { details: { field: 'privateKey' } },
     );
   }
-  if (!rsaKeyIsConsistent(key)) {
-    throw new ValidationError(
-      'INVALID_PRIVATE_KEY',
-      'The private key is damaged: its private parts do not fit its modulus.',
-      {
-        details: { field: 'privateKey' },
-      },
-    );
-  }
 }
 
 /**
@@ -320,7 +343,20 @@ export function parsePrivateKeyInput(
   text: string | undefined,
   password: string | undefined,
   flow: UploadFlow,
-): { key: KeyObject; format: PrivateKeyFormat; warnings: Warning[] } {
+): ParsedPrivateKey {
+  return parsePrivateKeyBlock(requiredKeyBlock(text), password, flow);
+}
+
+/** `parsePrivateKeyInput` with an encrypted key's derivation on the libuv threadpool. */
+export function parsePrivateKeyInputAsync(
+  text: string | undefined,
+  password: string | undefined,
+  flow: UploadFlow,
+): Promise<ParsedPrivateKey> {
+  return parsePrivateKeyBlockAsync(requiredKeyBlock(text), password, flow);
+}
+
+function requiredKeyBlock(text: string | undefined): PemBlock {
   if (text === undefined || text.trim() === '') {
     throw new ValidationError(
       'PRIVATE_KEY_REQUIRED',
@@ -330,24 +366,31 @@ export function parsePrivateKeyInput(
       },
     );
   }
-  return parsePrivateKeyBlock(keyBlock(text), password, flow);
+  return keyBlock(text);
 }
 
 /** Parses one stored or given certificate PEM (no time or key rules applied). */
 export function parseCertificatePem(pem: string): ParsedCertificate {
   const { cert } = certificateBlocks(pem);
-  try {
-    return parseCertificateDer(cert.der);
-  } catch (error) {
+  return parseCertificateBlock(cert);
+}
+
+/**
+ * Checks a certificate that recordings are to be encrypted for (the CLI's `encrypt` and
+ * `inspect`): readable, RFC 5280 structure, and an RSA key that rule 2 accepts. Dates are the
+ * caller's business. Returns the parsed certificate.
+ */
+export function checkRecipientCertificate(pem: string): ParsedCertificate {
+  const parsed = parseCertificatePem(pem);
+  if (parsed.publicKeyAlgorithm !== OID.rsaEncryption) {
     throw new ValidationError(
-      'NOT_A_CERTIFICATE',
-      `The CERTIFICATE block is not a valid X.509 certificate.`,
-      {
-        details: certField,
-        cause: error,
-      },
+      'UNSUPPORTED_KEY_ALGORITHM',
+      `The certificate's key is ${parsed.publicKeyAlgorithmName}; recordings are encrypted to RSA keys.`,
+      { details: certField },
     );
   }
+  if (parsed.publicKeyProblem) throw parsed.publicKeyProblem;
+  return parsed;
 }
 
 function certificatePemOf(block: PemBlock): string {

@@ -2,14 +2,11 @@
  * `SessionKeyUnwrapper` over a private key held in this process: the CLI's `--key` file, and
  * the tests. Custody adapters (local keystore, KMS, Key Vault) implement the same port.
  */
-import {
-  constants,
-  createPrivateKey,
-  type KeyObject,
-  privateDecrypt,
-  type X509Certificate,
-} from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { ValidationError } from '../errors';
+import { checkLoadedRsaKey } from '../pki/private-key';
+import { unwrapOaepSha256 } from '../pki/rsa-oaep';
+import { parsePrivateKeyInput } from '../pki/validate';
 import type { RecipientId, SessionKeyUnwrapper } from './ports';
 import { type CertificateInput, type Recipient, sameRecipient, toRecipient } from './recipients';
 
@@ -26,33 +23,19 @@ export interface PrivateKeyUnwrapperOptions {
   certificate?: CertificateInput;
 }
 
+/**
+ * The key, with the upload's rules and codes: rule 2's checks, and section 9's limits on an
+ * encrypted key's derivation (which runs here, on the calling thread: this class serves tools).
+ */
 function loadKey(key: string | Buffer | KeyObject, password: string | undefined): KeyObject {
   if (typeof key === 'object' && !Buffer.isBuffer(key)) {
     if (key.type !== 'private')
       throw new ValidationError('INVALID_PRIVATE_KEY', 'The key given is not a private key.');
+    if (key.asymmetricKeyType === 'rsa') checkLoadedRsaKey(key);
     return key;
   }
   const text = Buffer.isBuffer(key) ? key.toString('latin1') : key;
-  if (/ENCRYPTED/.test(text) && !password) {
-    throw new ValidationError('PRIVATE_KEY_ENCRYPTED', 'The private key is encrypted; give its password.');
-  }
-  try {
-    return createPrivateKey({ key: text, format: 'pem', ...(password ? { passphrase: password } : {}) });
-  } catch (cause) {
-    // The message of the cause can quote the input; keep it out of ours.
-    if (/ENCRYPTED/.test(text)) {
-      throw new ValidationError(
-        'PRIVATE_KEY_ENCRYPTED',
-        'The private key could not be decrypted: wrong password.',
-        {
-          cause,
-        },
-      );
-    }
-    throw new ValidationError('INVALID_PRIVATE_KEY', 'The private key is not a readable PEM RSA key.', {
-      cause,
-    });
-  }
+  return parsePrivateKeyInput(text, password, 'aws').key;
 }
 
 /** Unwraps session keys with a private key (that matches `certificate`, when given). */
@@ -87,10 +70,7 @@ export class PrivateKeyUnwrapper implements SessionKeyUnwrapper {
       );
     }
     try {
-      return privateDecrypt(
-        { key: this.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-        wrappedKey,
-      );
+      return await unwrapOaepSha256(this.key, wrappedKey);
     } catch (cause) {
       throw new ValidationError('NO_MATCHING_KEY', 'The private key could not unwrap the session key.', {
         cause,

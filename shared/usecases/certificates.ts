@@ -28,9 +28,9 @@ import {
 import {
   checkKeyMatches,
   parseCertificatePem,
-  parsePrivateKeyInput,
+  parsePrivateKeyInputAsync,
   type UploadInput,
-  validateUpload,
+  validateUploadAsync,
 } from '../pki/validate';
 import type { KeyReference } from '../ports';
 import { markAssignmentPending, releasePendingAssignment } from './assignments';
@@ -106,8 +106,8 @@ export interface PreviewResult extends CertificateDetails {
 }
 
 /** Validates without storing anything (the key is optional here). */
-export function previewCertificate(deps: CoreDeps, input: UploadInput): PreviewResult {
-  const result = validateUpload(input, {
+export async function previewCertificate(deps: CoreDeps, input: UploadInput): Promise<PreviewResult> {
+  const result = await validateUploadAsync(input, {
     flow: deps.config.flow,
     now: deps.clock.now(),
     requirePrivateKey: false,
@@ -135,7 +135,11 @@ export async function uploadCertificate(
   input: UploadInput,
 ): Promise<CertificateView> {
   const now = deps.clock.now();
-  const validated = validateUpload(input, { flow: deps.config.flow, now, requirePrivateKey: true });
+  const validated = await validateUploadAsync(input, {
+    flow: deps.config.flow,
+    now,
+    requirePrivateKey: true,
+  });
   const { details } = validated;
   const id = certificateIdOf(details.fingerprintSha256);
   const conflict = () =>
@@ -438,7 +442,7 @@ export async function verifyKey(
 ): Promise<{ matches: boolean }> {
   const record = await getCertificateRecord(deps, tenantId, id);
   // Any key format is fine here: nothing is stored, so the azure flow's PKCS#8 rule does not apply.
-  const key = parsePrivateKeyInput(input.privateKey, input.privateKeyPassword, 'aws');
+  const key = await parsePrivateKeyInputAsync(input.privateKey, input.privateKeyPassword, 'aws');
   const certificate = parseCertificatePem(record.certificatePem);
   try {
     checkKeyMatches(certificate, key.key);

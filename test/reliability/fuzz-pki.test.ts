@@ -36,6 +36,7 @@ import {
   DerSeeds,
   derPlanArb,
   FUZZ_SEED,
+  runAsyncCase,
   runCase,
   runs,
   type TextOp,
@@ -50,6 +51,9 @@ const KEY_CODES = [
   'UNSUPPORTED_KEY_ALGORITHM',
   'PKCS8_REQUIRED',
   'PRIVATE_KEY_ENCRYPTED',
+  'UNSUPPORTED_KEY_ENCRYPTION',
+  'WEAK_PUBLIC_KEY',
+  'KEY_TOO_LARGE',
 ];
 const subject = (cn: string): [string, string][] => [
   ['CN', cn],
@@ -301,9 +305,9 @@ describe('certificate and key parsers under fuzzing', () => {
     const core = testCore({ now: NOW });
     try {
       await assertProperty(
-        fc.property(uploadArb, (spec) => {
+        fc.asyncProperty(uploadArb, async (spec) => {
           const input = uploadInput(spec);
-          runCase(
+          await runAsyncCase(
             'usecase.previewCertificate',
             { codes: UPLOAD_VALIDATION_CODES },
             () => previewCertificate(core.deps, input),

@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { AppError } from '../../../shared/errors';
 import { importPrivateKeyDer } from '../../../shared/pki/rsa-key-import';
+import { unwrapOaepSha256 } from '../../../shared/pki/rsa-oaep';
 import type { KeyCustody, KeyReference } from '../../../shared/ports';
 import type { StoredKey } from '../../../shared/usecases/orphan-keys';
 import { callAws, errorName } from './aws-errors';
@@ -192,10 +193,8 @@ export class KmsS3Keystore implements KeyCustody {
     try {
       const privateKey = importPrivateKeyDer(der, 'pkcs8');
       try {
-        return crypto.privateDecrypt(
-          { key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-          wrappedKey,
-        );
+        // Off the event loop: a 16384-bit private operation would stall every other request.
+        return await unwrapOaepSha256(privateKey, wrappedKey);
       } catch {
         throw new AppError(
           'NO_MATCHING_KEY',

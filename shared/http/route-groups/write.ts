@@ -7,7 +7,7 @@ import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 export const writeRoutes: AnyRoute[] = [
   withHandler(SPECS.previewCertificate, async ({ deps, body }) => ({
     status: 200,
-    body: previewCertificate(deps, body),
+    body: await previewCertificate(deps, body),
   })),
   withHandler(SPECS.uploadCertificate, async ({ deps, principal, params, body, basePath }) => {
     const tenantId = params.tenantId!;
