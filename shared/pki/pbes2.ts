@@ -193,14 +193,51 @@ function scryptOptions(kdf: Extract<Pbes2Kdf, { name: 'scrypt' }>) {
   return { N: kdf.cost, r: kdf.blockSize, p: kdf.parallelization, maxmem };
 }
 
-/** Derives the cipher key on the libuv threadpool: other requests keep being served meanwhile. */
+/**
+ * Derivations running at once in this process. A derivation at the limit holds 256 MiB and one of
+ * libuv's four threadpool threads for about a second; two at a time bound the memory to 512 MiB
+ * and leave threads for file I/O and WebCrypto's RSA work. The rest wait their turn.
+ */
+export const MAX_CONCURRENT_DERIVATIONS = 2;
+let derivationsRunning = 0;
+const derivationQueue: Array<() => void> = [];
+
+async function withDerivationSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (derivationsRunning >= MAX_CONCURRENT_DERIVATIONS) {
+    await new Promise<void>((resolve) => derivationQueue.push(resolve));
+  } else {
+    derivationsRunning++;
+  }
+  try {
+    return await work();
+  } finally {
+    // Hand the slot straight to the next waiter, or give it back.
+    const next = derivationQueue.shift();
+    if (next) next();
+    else derivationsRunning--;
+  }
+}
+
+/** Derivations currently running and waiting (for tests and diagnostics). */
+export function derivationLoad(): { running: number; waiting: number } {
+  return { running: derivationsRunning, waiting: derivationQueue.length };
+}
+
+/**
+ * Derives the cipher key on the libuv threadpool, so other requests keep being served meanwhile;
+ * at most `MAX_CONCURRENT_DERIVATIONS` run at once.
+ */
 export function deriveKey(key: Pbes2Key, password: string): Promise<Buffer> {
   const { kdf, cipher } = key;
-  return new Promise((resolve, reject) => {
-    const done = (error: Error | null, derived: Buffer) => (error ? reject(error) : resolve(derived));
-    if (kdf.name === 'pbkdf2') pbkdf2(password, kdf.salt, kdf.iterations, cipher.keyLength, kdf.prf, done);
-    else scrypt(password, kdf.salt, cipher.keyLength, scryptOptions(kdf), done);
-  });
+  return withDerivationSlot(
+    () =>
+      new Promise<Buffer>((resolve, reject) => {
+        const done = (error: Error | null, derived: Buffer) => (error ? reject(error) : resolve(derived));
+        if (kdf.name === 'pbkdf2')
+          pbkdf2(password, kdf.salt, kdf.iterations, cipher.keyLength, kdf.prf, done);
+        else scrypt(password, kdf.salt, cipher.keyLength, scryptOptions(kdf), done);
+      }),
+  );
 }
 
 /** The same derivation on the calling thread, for command-line tools and tests. */
