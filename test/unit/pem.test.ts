@@ -42,7 +42,7 @@ describe('parsePemBlocks', () => {
     const ms = timeParse(body);
 
     expect(parsePemBlocks(body)).toEqual([]);
-    expect(ms).toBeLessThan(200);
+    expect(ms).toBeLessThan(500);
   });
 
   it.each(SHAPES)('stays linear for %s (64 KiB vs 16 KiB)', (_name, unit) => {
@@ -50,14 +50,14 @@ describe('parsePemBlocks', () => {
     const large = timeParse(repeatTo(unit, 64 * KIB));
 
     // Linear: 4x the input, about 4x the time; quadratic would be 16x. Sub-millisecond runs are noise.
-    expect(large).toBeLessThan(200);
-    expect(large).toBeLessThan(Math.max(small * 8, 50));
+    expect(large).toBeLessThan(500);
+    expect(large).toBeLessThan(Math.max(small * 8, 150));
   });
 
   it('parses a long base64 body without END as no block, quickly', () => {
     const text = `-----BEGIN CERTIFICATE-----\n${repeatTo('QUFB', 64 * KIB)}`;
 
-    expect(timeParse(text)).toBeLessThan(200);
+    expect(timeParse(text)).toBeLessThan(500);
     expect(parsePemBlocks(text)).toEqual([]);
   });
 
@@ -88,6 +88,6 @@ describe('parsePemBlocks', () => {
     }
 
     expect(code).toBe('INVALID_PEM');
-    expect(performance.now() - started).toBeLessThan(200);
+    expect(performance.now() - started).toBeLessThan(500);
   });
 });
