@@ -297,7 +297,7 @@ export async function startLocalRuntime(
         const response = errorResponse(
           new AppError(
             'MISDIRECTED_REQUEST',
-            `This server answers only requests for its own address or localhost, not Host '${String(req.headers.host ?? '').slice(0, 100)}'; add the name to RECCERT_ALLOWED_HOSTS to serve it.`,
+            'This server answers only requests whose Host is its own address or localhost, on its port; add another name to RECCERT_ALLOWED_HOSTS to serve it.',
           ),
         );
         writeResponse(req, res, response.status, response.headers, response.body);
