@@ -197,6 +197,16 @@ describe('local server under hostile HTTP', () => {
     expect(results.map((r) => r.status)).toEqual([403, 413]);
   });
 
+  it('refuses headers over 16 KiB with 431 and keeps answering', async () => {
+    const res = await raw(
+      port,
+      requestHead('GET', '/v1/health', { host: host(), 'x-pad': 'a'.repeat(20_000) }),
+    );
+
+    expect(res.status).toBe(431);
+    expect((await fetch(`${runtime.url}/v1/health`)).status).toBe(200);
+  });
+
   it('regression #13: answers GET /dev/token for Host attacker.example with 421 and no token', async () => {
     const res = await raw(
       port,
