@@ -5,11 +5,18 @@
  * needs to control every byte.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import { mintLocalToken } from '../../functions/local/auth';
 import { readLocalConfig } from '../../functions/local/config';
-import { hostChecker, type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
+import {
+  HTTP_SERVER_OPTIONS,
+  hostChecker,
+  type LocalRuntime,
+  limitIdleConnections,
+  startLocalRuntime,
+} from '../../functions/local/server';
 import type { Role } from '../../shared/domain/types';
 import { jsonLogger } from '../../shared/logging';
 import { makePair, tempDir } from '../helpers/pki';
@@ -296,5 +303,25 @@ describe('hostChecker', () => {
     expect(allowed('proxy.example')).toBe(false);
     expect(allowed('other.example:8080')).toBe(false);
     expect(allowed(undefined)).toBe(false);
+  });
+});
+
+describe('limitIdleConnections', () => {
+  it('leaves a connection alone while the server works on a complete request longer than the idle limit', async () => {
+    const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => {
+      setTimeout(() => res.end('done'), 1_500);
+    });
+    limitIdleConnections(server, { bodyIdleTimeoutMs: 500 }, () => ({ headers: {}, body: '' }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+
+    try {
+      const res = await raw(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+
+      expect(res.status).toBe(200);
+      expect(res.body).toBe('done');
+    } finally {
+      server.close();
+    }
   });
 });
