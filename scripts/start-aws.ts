@@ -33,7 +33,14 @@ import { handler as write } from '../functions/aws/handlers/write';
 import { FUNCTION_OF_GROUP, type HttpFunctionName, OPENAPI_PATH } from '../functions/aws/routing';
 import type { HttpApiEvent, HttpApiResult } from '../functions/aws/runtime';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER, loadOrCreateTokenSecret } from '../functions/local/auth';
-import { AuthError } from '../shared/errors';
+import { readHttpLimits } from '../functions/local/config';
+import {
+  HTTP_SERVER_OPTIONS,
+  hostChecker,
+  limitIdleConnections,
+  lingerOnPendingBody,
+} from '../functions/local/server';
+import { AppError, AuthError } from '../shared/errors';
 import { bearerToken, errorResponse } from '../shared/http/handler';
 import { routes } from '../shared/http/routes';
 import { jsonLogger, type LogLevel } from '../shared/logging';
@@ -109,10 +116,13 @@ async function authorizerClaims(secret: Buffer, headers: Record<string, string |
   const token = bearerToken(headers);
   if (!token) throw new AuthError('UNAUTHORIZED', 'A bearer token is required (npx reccert token).');
   try {
+    // Signature, issuer, audience and the times the gateway checks; the claim rules (exp
+    // required, types) are the handlers' own (shared/http/auth.ts), as behind the real gateway.
     const { payload } = await jwtVerify(token, secret, {
       issuer: LOCAL_ISSUER,
       audience: LOCAL_AUDIENCE,
       algorithms: ['HS256'],
+      clockTolerance: 60,
     });
     return gatewayClaims(payload as Record<string, unknown>);
   } catch (error) {
@@ -137,7 +147,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
   return Buffer.concat(chunks);
 }
 
-function send(res: ServerResponse, result: HttpApiResult): void {
+function send(req: IncomingMessage, res: ServerResponse, result: HttpApiResult): void {
+  // A 408 of the idle limit, or a connection already gone, leaves nothing to answer.
+  if (res.headersSent || res.destroyed) return;
   const body =
     result.body === undefined
       ? Buffer.alloc(0)
@@ -146,12 +158,14 @@ function send(res: ServerResponse, result: HttpApiResult): void {
     ...(result.headers ?? {}),
     'content-length': String(body.length),
   });
+  // A body still on its way is dropped for a moment, then the connection closes.
+  lingerOnPendingBody(req);
   res.end(body);
 }
 
-function sendError(res: ServerResponse, error: AuthError): void {
+function sendError(req: IncomingMessage, res: ServerResponse, error: AppError): void {
   const response = errorResponse(error);
-  send(res, { statusCode: response.status, headers: response.headers, body: String(response.body) });
+  send(req, res, { statusCode: response.status, headers: response.headers, body: String(response.body) });
 }
 
 /** Builds the payload 2.0 event API Gateway would send for this request. */
@@ -243,6 +257,8 @@ export function sqsEvent(messages: Message[], queueArn: string): SQSEvent {
 }
 
 async function main(): Promise<void> {
+  // What this process creates in DATA_DIR (the token secret) is the owner's alone.
+  process.umask(0o077);
   const logger = jsonLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'info', undefined, {
     runtime: 'aws',
   });
@@ -284,41 +300,75 @@ async function main(): Promise<void> {
   const resources = await provisionAwsResources(endpoint);
   Object.assign(process.env, resources.env);
 
-  const server = createServer((req, res) => {
+  const limits = readHttpLimits();
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
+  const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
     void (async () => {
+      if (!hostAllowed(req.headers.host)) {
+        sendError(
+          req,
+          res,
+          new AppError(
+            'MISDIRECTED_REQUEST',
+            'This server answers only requests for 127.0.0.1 or localhost on its port (or RECCERT_ALLOWED_HOSTS).',
+          ),
+        );
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const method = (req.method ?? 'GET').toUpperCase();
       const route = GATEWAY_ROUTES.find((r) => r.method === method && r.pattern.test(url.pathname));
-      const body = await readBody(req);
-      if (body === 'too-large') {
-        res.writeHead(413, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: 'Request Entity Too Large' }));
+      const tooLarge = () =>
+        send(req, res, {
+          statusCode: 413,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ message: 'Request Entity Too Large' }),
+        });
+      if (Number(req.headers['content-length'] ?? 0) > MAX_GATEWAY_BODY) {
+        tooLarge();
         return;
       }
+      // The authorizer needs only the headers: a request it refuses is answered without its body.
       let claims: Record<string, string> | undefined;
       if (route?.authorized) {
         try {
           claims = await authorizerClaims(secret, { authorization: req.headers.authorization });
         } catch (error) {
-          sendError(res, error as AuthError);
+          sendError(req, res, error as AuthError);
           return;
         }
+      }
+      let body: Buffer | 'too-large';
+      try {
+        body = await readBody(req);
+      } catch {
+        // The client went away, or the idle limit answered 408 and closed the connection.
+        res.destroy();
+        return;
+      }
+      if (body === 'too-large') {
+        tooLarge();
+        return;
       }
       // Unmatched requests take the `$default` route to the read function (no authorizer).
       const fn = route?.fn ?? 'read';
       const result = (await FUNCTIONS[fn](gatewayEvent(req, url, body, route, claims))) as HttpApiResult;
-      send(res, result);
+      send(req, res, result);
     })().catch((error: unknown) => {
       // A function that throws is a 500 from API Gateway, whose body carries no detail.
       logger.error('function invocation failed', {
         error: error instanceof Error ? error.message : String(error),
       });
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
+        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
         res.end(JSON.stringify({ message: 'Internal Server Error' }));
       } else res.destroy();
     });
   });
+  limitIdleConnections(server, limits, () => ({
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'Request Timeout' }),
+  }));
 
   // The SQS event source: long polls, invokes the consumer, deletes what it did not report failed.
   const sqs = new SQSClient(motoClientConfig(endpoint));
@@ -363,6 +413,10 @@ async function main(): Promise<void> {
     server.listen(port, '127.0.0.1', () => ready());
   });
   const address = server.address();
+  hostAllowed = hostChecker(
+    { host: '127.0.0.1', port: typeof address === 'object' && address ? address.port : port },
+    limits.allowedHosts,
+  );
   logger.info('reccert (aws runtime) listening', {
     url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`,
     moto: endpoint,

@@ -44,7 +44,16 @@ import { handleAssignmentMessage } from '../functions/azure/handlers/assignment-
 import { handleExpiryTimer } from '../functions/azure/handlers/expiry-timer';
 import { type HttpRegistration, handleHttp, httpRegistrations } from '../functions/azure/handlers/http';
 import { defaultRuntime } from '../functions/azure/runtime';
+import { readHttpLimits } from '../functions/local/config';
 import { FileKeystore } from '../functions/local/file-keystore';
+import {
+  HTTP_SERVER_OPTIONS,
+  hostChecker,
+  limitIdleConnections,
+  lingerOnPendingBody,
+} from '../functions/local/server';
+import { AppError } from '../shared/errors';
+import { errorResponse } from '../shared/http/api-handler';
 import { jsonLogger, type LogLevel } from '../shared/logging';
 import type { Logger } from '../shared/ports';
 import { type AzuriteServer, startAzurite, stopAzurite } from './emulators/azurite-server';
@@ -159,7 +168,11 @@ export async function writeResponse(res: ServerResponse, init: HttpResponseInit)
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });
+  // A 408 of the idle limit, or a connection already gone, leaves nothing to answer.
+  if (res.headersSent || res.destroyed) return;
   res.writeHead(response.status, { ...headers, 'content-length': String(body.length) });
+  // A body still on its way (an answer of the host itself) is dropped for a moment, then closed.
+  lingerOnPendingBody(res.req);
   res.end(body);
 }
 
@@ -291,6 +304,8 @@ function startTimerTrigger(logger: Logger): { stop(): void } {
 }
 
 async function main(): Promise<void> {
+  // What this process and its Azurite create in DATA_DIR (keys, token secret) is the owner's alone.
+  process.umask(0o077);
   const logger = jsonLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'info', undefined, {
     runtime: 'azure',
   });
@@ -347,14 +362,45 @@ async function main(): Promise<void> {
   if (runtime.deps.custody instanceof FileKeystore)
     await sweepOrphanKeys(runtime.deps.custody, runtime, logger);
 
-  const server = createServer((req, res) => {
+  const limits = readHttpLimits();
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
+  const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
     void (async () => {
+      if (!hostAllowed(req.headers.host)) {
+        const refused = errorResponse(
+          new AppError(
+            'MISDIRECTED_REQUEST',
+            'This server answers only requests for 127.0.0.1 or localhost on its port (or RECCERT_ALLOWED_HOSTS).',
+          ),
+        );
+        await writeResponse(res, {
+          status: refused.status,
+          headers: refused.headers,
+          body: String(refused.body),
+        });
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const method = (req.method ?? 'GET').toUpperCase();
-      const body = await readBody(req);
-      if (body === 'too-large') {
+      const refuseTooLarge = () => {
+        if (res.headersSent || res.destroyed) return;
         res.writeHead(413, { 'content-length': '0', connection: 'close' });
         res.end();
+      };
+      if (Number(req.headers['content-length'] ?? 0) > MAX_HOST_BODY) {
+        refuseTooLarge();
+        return;
+      }
+      let body: Buffer | 'too-large';
+      try {
+        body = await readBody(req);
+      } catch {
+        // The client went away, or the idle limit answered 408 and closed the connection.
+        res.destroy();
+        return;
+      }
+      if (body === 'too-large') {
+        refuseTooLarge();
         return;
       }
       const hit = matchRoute(method, url.pathname);
@@ -375,11 +421,12 @@ async function main(): Promise<void> {
         error: error instanceof Error ? error.message : String(error),
       });
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-length': '0' });
+        res.writeHead(500, { 'content-length': '0', connection: 'close' });
         res.end();
       } else res.destroy();
     });
   });
+  limitIdleConnections(server, limits, () => ({ headers: {}, body: '' }));
 
   const trigger = startQueueTrigger(
     runtime.queueClient(QUEUE_NAMES.ivrAssignments),
@@ -393,6 +440,10 @@ async function main(): Promise<void> {
     server.listen(port, '127.0.0.1', () => ready());
   });
   const address = server.address();
+  hostAllowed = hostChecker(
+    { host: '127.0.0.1', port: typeof address === 'object' && address ? address.port : port },
+    limits.allowedHosts,
+  );
   logger.info('reccert (azure runtime) listening', {
     url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`,
     storage: azurite ? 'azurite' : 'external',

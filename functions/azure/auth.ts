@@ -16,7 +16,7 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { Principal } from '../../shared/domain/types';
 import { AuthError } from '../../shared/errors';
-import { principalFromClaims } from '../../shared/http/auth';
+import { MAX_CLOCK_SKEW_SECONDS, principalFromClaims } from '../../shared/http/auth';
 import { type ApiRequest, type Authenticator, bearerToken } from '../../shared/http/handler';
 import { loadOrCreateTokenSecret, verifyLocalToken } from '../local/auth';
 
@@ -109,13 +109,22 @@ export function jwtAuthenticator(keys: JWTVerifyGetKey, issuer: string, audience
   return async (request) => {
     const token = requireBearer(request);
     let payload: Record<string, unknown>;
+    const now = new Date();
     try {
-      ({ payload } = await jwtVerify(token, keys, { issuer, audience, algorithms: ASYMMETRIC_ALGORITHMS }));
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer,
+        audience,
+        algorithms: ASYMMETRIC_ALGORITHMS,
+        requiredClaims: ['exp'],
+        // jose's own time checks only as loose as the shared ones, which decide.
+        clockTolerance: MAX_CLOCK_SKEW_SECONDS,
+        currentDate: now,
+      }));
     } catch (error) {
       // The reason (expired, wrong audience, unknown key) stays in the cause, not in the answer.
       throw new AuthError('UNAUTHORIZED', 'The bearer token is invalid or expired.', { cause: error });
     }
-    return principalFromClaims(payload);
+    return principalFromClaims(payload, { transport: 'jwt', now });
   };
 }
 
@@ -154,11 +163,15 @@ export function principalFromAppService(header: string | undefined): Principal {
     typeof principal.role_typ === 'string' ? [...ROLE_CLAIM_TYPES, principal.role_typ] : ROLE_CLAIM_TYPES;
   // A `roles`/`tenants` claim may itself be a JSON array in a single value.
   const spread = (values: string[]) => values.flatMap((v) => (v.startsWith('[') ? parseList(v) : [v]));
-  return principalFromClaims({
-    sub: first(SUBJECT_CLAIM_TYPES),
-    tenants: spread(all(['tenant', 'tenants'])),
-    roles: [...new Set(spread(all(roleTypes)))],
-  });
+  // The platform validated the token and its times; the header does not carry them.
+  return principalFromClaims(
+    {
+      sub: first(SUBJECT_CLAIM_TYPES),
+      tenants: spread(all(['tenant', 'tenants'])),
+      roles: [...new Set(spread(all(roleTypes)))],
+    },
+    { transport: 'app-service', now: new Date() },
+  );
 }
 
 function parseList(value: string): string[] {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Principal, Role } from '../../shared/domain/types';
 import { AuthError } from '../../shared/errors';
-import { principalFromClaims } from '../../shared/http/auth';
+import { MAX_CLOCK_SKEW_SECONDS, principalFromClaims } from '../../shared/http/auth';
 
 export const LOCAL_ISSUER = 'reccert-local';
 export const LOCAL_AUDIENCE = 'reccert';
@@ -57,15 +57,22 @@ export async function mintLocalToken(secret: Buffer, options: MintOptions): Prom
     .sign(secret);
 }
 
-/** Verifies a bearer token signed with the local secret and returns the caller. */
-export async function verifyLocalToken(secret: Buffer, token: string): Promise<Principal> {
+/**
+ * Verifies a bearer token signed with the local secret and returns the caller; the claim rules
+ * (exp required, iat/nbf not ahead, claim types) are those of shared/http/auth.ts.
+ */
+export async function verifyLocalToken(secret: Buffer, token: string, now = new Date()): Promise<Principal> {
   try {
     const { payload } = await jwtVerify(token, secret, {
       issuer: LOCAL_ISSUER,
       audience: LOCAL_AUDIENCE,
       algorithms: ['HS256'],
+      requiredClaims: ['exp'],
+      // jose's own time checks only as loose as the shared ones, which decide.
+      clockTolerance: MAX_CLOCK_SKEW_SECONDS,
+      currentDate: now,
     });
-    return principalFromClaims(payload);
+    return principalFromClaims(payload, { transport: 'jwt', now });
   } catch (error) {
     if (error instanceof AuthError) throw error;
     throw new AuthError(

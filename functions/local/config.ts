@@ -20,6 +20,16 @@ export interface LocalConfig {
   scanHourUtc: number;
   logLevel: LogLevel;
   webDir: string;
+  /** Host header names answered besides the server's own address and localhost (DNS rebinding). */
+  allowedHosts: string[];
+  /** A request body that sends no byte for this long is answered 408 and its connection closed. */
+  bodyIdleTimeoutMs: number;
+}
+
+/** The limits every local HTTP server of the project applies (DESIGN section 9). */
+export interface HttpLimits {
+  allowedHosts: string[];
+  bodyIdleTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -30,6 +40,35 @@ function int(name: string, value: string | undefined, fallback: number, min: num
   if (!Number.isInteger(n) || n < min || n > max)
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}.`);
   return n;
+}
+
+/**
+ * `RECCERT_ALLOWED_HOSTS` (comma-separated names, each optionally with `:port`) and
+ * `RECCERT_BODY_IDLE_TIMEOUT_MS` (default 30000), shared by the local runtime and the dev servers
+ * of the cloud runtimes (scripts/start-aws.ts, scripts/start-azure.ts).
+ */
+export function readHttpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits {
+  const allowedHosts = (env.RECCERT_ALLOWED_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  for (const host of allowedHosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(host)) {
+      throw new ConfigError(
+        `RECCERT_ALLOWED_HOSTS: '${host}' is not a host name (name or name:port, IPv6 in brackets).`,
+      );
+    }
+  }
+  return {
+    allowedHosts,
+    bodyIdleTimeoutMs: int(
+      'RECCERT_BODY_IDLE_TIMEOUT_MS',
+      env.RECCERT_BODY_IDLE_TIMEOUT_MS,
+      30_000,
+      100,
+      3_600_000,
+    ),
+  };
 }
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {
@@ -60,5 +99,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     scanHourUtc: int('RECCERT_SCAN_HOUR_UTC', env.RECCERT_SCAN_HOUR_UTC, 2, 0, 23),
     logLevel: level,
     webDir: resolve(env.RECCERT_WEB_DIR ?? resolve(__dirname, '../../web')),
+    ...readHttpLimits(env),
   };
 }

@@ -5,6 +5,9 @@ import { ConfigError, readLocalConfig } from './config';
 import { startLocalRuntime } from './server';
 
 async function main(): Promise<void> {
+  // Everything this process creates is its owner's alone (DESIGN section 9): the runtime sets
+  // 0600/0700 where it creates files itself; the umask also covers what libraries create later.
+  process.umask(0o077);
   const config = readLocalConfig();
   const runtime = await startLocalRuntime(config);
   const token = await mintLocalToken(runtime.tokenSecret, {

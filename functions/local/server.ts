@@ -4,9 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
@@ -19,7 +25,7 @@ import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
 import { loadOrCreateTokenSecret, mintLocalToken, verifyLocalToken } from './auth';
-import type { LocalConfig } from './config';
+import type { HttpLimits, LocalConfig } from './config';
 import { InProcessEventQueue } from './event-queue';
 import { FileKeystore, loadOrCreateMasterKey } from './file-keystore';
 import { SqliteCertificateRepository } from './sqlite-repository';
@@ -49,6 +55,131 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
+
+/**
+ * Options for every loopback HTTP server of the project (this one and the cloud runtimes' dev
+ * servers): headers must arrive within 10 s (checked every second, not every 30 s) and fit in
+ * 16 KiB whatever NODE_OPTIONS says (431 past it), a whole request within 30 minutes
+ * (recordings stream through decrypt).
+ */
+export const HTTP_SERVER_OPTIONS: ServerOptions = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 30 * 60_000,
+  connectionsCheckingInterval: 1_000,
+};
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]', '[::0]']);
+
+function splitHost(value: string): { name: string; port: number | undefined } | undefined {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(value.trim());
+  if (!match) return undefined;
+  return { name: match[1]!.toLowerCase(), port: match[2] === undefined ? undefined : Number(match[2]) };
+}
+
+/**
+ * The Host check against DNS rebinding (DESIGN section 9): a page on another site that rebinds
+ * its name to 127.0.0.1 still sends its own name as Host, so only the server's own address,
+ * `localhost` (both on its port) and the names of `RECCERT_ALLOWED_HOSTS` are answered. An allowed
+ * name without a port matches any port (a reverse proxy in front); with one, only that port.
+ */
+export function hostChecker(
+  listen: { host: string; port: number },
+  allowedHosts: readonly string[],
+): (host: string | undefined) => boolean {
+  const configured = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const own = new Set(['127.0.0.1', '[::1]', 'localhost', configured.toLowerCase()]);
+  for (const wildcard of WILDCARD_HOSTS) own.delete(wildcard);
+  const extra = allowedHosts.map(splitHost).filter((h) => h !== undefined);
+  return (host) => {
+    const given = host === undefined ? undefined : splitHost(host);
+    if (!given) return false;
+    if (own.has(given.name) && (given.port ?? 80) === listen.port) return true;
+    return extra.some((h) => h.name === given.name && (h.port === undefined || h.port === given.port));
+  };
+}
+
+/** How long the rest of a body is read (and dropped) after an answer that did not need it. */
+const LINGER_MS = 2_000;
+
+/**
+ * Call when answering: if the request's body has not all arrived (the answer did not need it),
+ * the rest is read and dropped for at most LINGER_MS, then the connection is closed. Closing at
+ * once would reset a client still sending, which then loses the answer (EPIPE) instead of
+ * reading its 401, 403, 413 or 421. Returns whether the body was pending.
+ */
+export function lingerOnPendingBody(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const socket = req.socket;
+  req.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.once('end', () => clearTimeout(timer));
+  return true;
+}
+
+/**
+ * Applies the body-idle limit of DESIGN section 9 to `server`: a connection that sends no byte
+ * for `limits.bodyIdleTimeoutMs` while a request body is due is answered 408 (when no answer was
+ * started) and closed; so is an idle connection with no request in progress, and one whose
+ * client stopped reading its answer. A connection waiting for the server's own work is left be.
+ */
+export function limitIdleConnections(
+  server: Server,
+  limits: Pick<HttpLimits, 'bodyIdleTimeoutMs'>,
+  timeoutBody: () => { headers: Record<string, string>; body: string },
+): void {
+  const inFlight = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, { req, res });
+    res.once('close', () => {
+      if (inFlight.get(socket)?.res === res) inFlight.delete(socket);
+    });
+  });
+  server.timeout = limits.bodyIdleTimeoutMs;
+  server.on('timeout', (socket: Socket) => {
+    const current = inFlight.get(socket);
+    if (current?.req.complete) {
+      // The answer is being worked on (no byte due from the client), unless it stopped reading.
+      if (socket.writableLength > 0) socket.destroy();
+      return;
+    }
+    if (current && !current.res.headersSent) {
+      const { headers, body } = timeoutBody();
+      current.res.writeHead(408, {
+        ...headers,
+        'content-length': String(Buffer.byteLength(body)),
+        connection: 'close',
+      });
+      current.res.end(body);
+      // The client sends nothing, so nothing can be lost by closing right after the answer.
+      current.res.once('finish', () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1_000).unref();
+      return;
+    }
+    socket.destroy();
+  });
+}
+
+/** Writes `response` unless an answer was already started (a 408, or a response cut off). */
+function writeResponse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: string | Buffer,
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    ...headers,
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  lingerOnPendingBody(req);
+  res.end(body);
+}
 
 class WebhookSink implements NotificationSink {
   constructor(
@@ -84,6 +215,8 @@ export async function startLocalRuntime(
   logger: Logger = jsonLogger(config.logLevel),
 ): Promise<LocalRuntime> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data directory holds keys and the token secret: its owner's alone (section 9).
+  await chmod(config.dataDir, 0o700);
   const masterKey = await loadOrCreateMasterKey(config.dataDir, config.masterKey);
   const tokenSecret = loadOrCreateTokenSecret(config.dataDir);
   const repo = new SqliteCertificateRepository(join(config.dataDir, 'reccert.db'));
@@ -150,13 +283,29 @@ export async function startLocalRuntime(
       ...SECURITY_HEADERS,
     });
     if (req.method === 'HEAD') res.end();
-    else createReadStream(file).pipe(res);
+    else {
+      // The file may vanish or fail between stat and read: cut the answer off, never crash.
+      const stream = createReadStream(file);
+      stream.on('error', () => res.destroy());
+      stream.pipe(res);
+    }
     return true;
   }
 
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
+  const server = createServer(HTTP_SERVER_OPTIONS, async (req, res) => {
     try {
+      if (!hostAllowed(req.headers.host)) {
+        const response = errorResponse(
+          new AppError(
+            'MISDIRECTED_REQUEST',
+            'This server answers only requests whose Host is its own address or localhost, on its port; add another name to RECCERT_ALLOWED_HOSTS to serve it.',
+          ),
+        );
+        writeResponse(req, res, response.status, response.headers, response.body);
+        return;
+      }
+      const url = new URL(req.url ?? '/', 'http://localhost');
       if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') {
         if (config.devToken && url.pathname === '/dev/token' && req.method === 'GET') {
           const token = await mintLocalToken(tokenSecret, {
@@ -164,12 +313,13 @@ export async function startLocalRuntime(
             tenants: [config.devTenant],
             roles: ['admin', 'decrypt'],
           });
-          res.writeHead(200, {
-            'content-type': 'application/json',
-            'cache-control': 'no-store',
-            ...SECURITY_HEADERS,
-          });
-          res.end(JSON.stringify({ token, tenant: config.devTenant, flow: config.flow }));
+          writeResponse(
+            req,
+            res,
+            200,
+            { 'content-type': 'application/json', 'cache-control': 'no-store' },
+            JSON.stringify({ token, tenant: config.devTenant, flow: config.flow }),
+          );
           return;
         }
         if (await serveStatic(req, res, url.pathname)) return;
@@ -187,35 +337,44 @@ export async function startLocalRuntime(
       });
       if (response.stream) {
         const { body, completed } = response.stream;
+        if (res.headersSent || res.destroyed) {
+          body.destroy();
+          return;
+        }
         res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
         // The plaintext ends only after its tag verified; on failure the response is cut off
         // (no final chunk), so the client sees an error instead of a complete-looking file.
         completed.catch(() => res.destroy());
+        body.on('error', () => res.destroy());
         body.pipe(res);
         return;
       }
-      if (!req.readableEnded) req.resume();
-      res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
-      res.end(response.body);
+      writeResponse(req, res, response.status, response.headers, response.body);
     } catch (error) {
       const appError =
         error instanceof AppError
           ? error
           : new AppError('VALIDATION_ERROR', 'The request could not be read.', { cause: error });
-      const response = errorResponse(appError, { connection: 'close' });
-      res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
-      res.end(response.body);
+      const response = errorResponse(appError);
+      writeResponse(req, res, response.status, response.headers, response.body);
     }
   });
-  // Recordings stream through the decrypt route: allow long bodies, but not idle connections.
-  server.requestTimeout = 30 * 60_000;
-  server.headersTimeout = 10_000;
+  limitIdleConnections(server, config, () => {
+    const response = errorResponse(
+      new AppError(
+        'REQUEST_TIMEOUT',
+        `No byte of the request body arrived for ${config.bodyIdleTimeoutMs / 1000} s; the connection is closed.`,
+      ),
+    );
+    return { headers: { ...SECURITY_HEADERS, ...response.headers }, body: String(response.body) };
+  });
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolveListen());
   });
   const address = server.address() as AddressInfo;
+  hostAllowed = hostChecker({ host: config.host, port: address.port }, config.allowedHosts);
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
 
   let timer: NodeJS.Timeout | undefined;

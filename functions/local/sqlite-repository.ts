@@ -116,9 +116,14 @@ export class SqliteCertificateRepository implements CertificateRepository {
    * @param target a database file path (its folder is created, mode 0700) or an open connection.
    */
   constructor(target: string | Database.Database, options: SqliteRepositoryOptions = {}) {
+    const file = typeof target === 'string' && target !== ':memory:' && !target.startsWith('file:');
     if (typeof target === 'string') {
-      if (target !== ':memory:' && !target.startsWith('file:')) {
+      if (file) {
         fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true, mode: 0o700 });
+        // SQLite would create the file 0644; made here 0600 first, its -wal and -shm files
+        // inherit that mode from it (SQLite gives them the database file's permissions).
+        fs.closeSync(fs.openSync(target, 'a', 0o600));
+        restrictToOwner(target);
       }
       this.db = new Database(target);
       this.ownsConnection = true;
@@ -130,6 +135,7 @@ export class SqliteCertificateRepository implements CertificateRepository {
       // busy_timeout first: the journal-mode switch itself may wait for another process.
       this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
       this.db.pragma('journal_mode = WAL');
+      if (file) for (const suffix of ['-wal', '-shm']) restrictToOwner(`${target as string}${suffix}`);
       // NORMAL in WAL mode: a power loss may lose the last commits but never corrupts the file.
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
@@ -409,4 +415,13 @@ function parseVersion(token: string): number | undefined {
  */
 export function isConstraint(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}
+
+/** chmod 0600 (files under DATA_DIR are the owner's alone); a file that is not there is skipped. */
+function restrictToOwner(file: string): void {
+  try {
+    fs.chmodSync(file, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

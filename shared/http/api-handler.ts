@@ -28,7 +28,10 @@ export interface ApiRequest {
   body?: Buffer;
   /** The body as a stream, when the runtime streams it (local server); read only as needed. */
   bodyStream?: Readable;
-  /** Claims an upstream authorizer already verified (API Gateway JWT authorizer). */
+  /**
+   * Claims API Gateway's JWT authorizer already verified, as it passes them on (strings; see
+   * shared/http/auth.ts for the one exception this transport needs).
+   */
   verifiedClaims?: Record<string, unknown>;
 }
 
@@ -159,7 +162,7 @@ export function createRouteHandler(
     let principal: Principal = { subject: 'anonymous', tenants: [], roles: [] };
     if (route.access !== 'public') {
       principal = request.verifiedClaims
-        ? principalFromClaims(request.verifiedClaims)
+        ? principalFromClaims(request.verifiedClaims, { transport: 'api-gateway', now: new Date() })
         : await options.authenticate(request);
       authorize(principal, route.access.roles, route.access.tenantScoped ? rawParams.tenantId : undefined);
     }

@@ -288,7 +288,8 @@ export const SPECS = {
     operationId: 'runExpiryScan',
     method: 'POST',
     path: '/v1/expiry-scan',
-    summary: 'Run the expiry scan now (the same code as the scheduled one), optionally as of a given time',
+    summary:
+      'Run the expiry scan now (the same code as the scheduled one), optionally as of a given past time (400 when it is more than 5 minutes ahead of the server clock)',
     access: { roles: ['operator'], tenantScoped: false },
     group: 'operator',
     body: { schema: S.ExpiryScanBody },

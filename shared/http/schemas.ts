@@ -145,9 +145,23 @@ export const AuditEntry = z
 
 export const AuditList = z.object({ items: z.array(AuditEntry) }).meta({ id: 'AuditList' });
 
+/** How far ahead of the server clock an operator's scan time may be (clock skew, not the future). */
+export const MAX_SCAN_AHEAD_MS = 5 * 60_000;
+
 export const ExpiryScanBody = z
   .object({
-    now: z.iso.datetime({ offset: true }).optional().meta({ description: 'Scan as if it were this time.' }),
+    now: z.iso
+      .datetime({ offset: true })
+      // A scan ahead of time writes lasting notices and moves cursors past real thresholds; a
+      // past time stays allowed (an operator re-runs a missed day).
+      .refine((value) => Date.parse(value) <= Date.now() + MAX_SCAN_AHEAD_MS, {
+        error: () =>
+          `is more than ${MAX_SCAN_AHEAD_MS / 60_000} minutes ahead of the server clock (${new Date().toISOString()}); a scan cannot run ahead of time, only as of now or a past time`,
+      })
+      .optional()
+      .meta({
+        description: `Scan as if it were this time: now or a past time (to re-run a missed day); at most ${MAX_SCAN_AHEAD_MS / 60_000} minutes ahead of the server clock.`,
+      }),
   })
   .meta({ id: 'ExpiryScanBody' });
 

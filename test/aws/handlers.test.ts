@@ -105,6 +105,7 @@ function apiEvent(options: {
               jwt: {
                 claims: {
                   sub: 'handler-test',
+                  exp: String(Math.floor(Date.now() / 1000) + 3600),
                   tenant: options.tenant,
                   roles: `[${(options.roles ?? ['admin', 'decrypt']).join(' ')}]`,
                 },

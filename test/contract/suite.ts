@@ -269,6 +269,80 @@ export function describeContract(spec: RuntimeSpec): void {
         expect((await api('GET', `/v1/tenants/${a}/certificates`, { token })).status).toBe(200);
         expect((await api('GET', `/v1/tenants/${b}/certificates`, { token })).status).toBe(200);
       });
+
+      it('regression #11: refuses a token without exp, with iat ahead, or with claims of the wrong type', async () => {
+        // Imported here so that this block's tests stay self-contained in the shared suite file.
+        const { SignJWT } = await import('jose');
+        const { LOCAL_AUDIENCE, LOCAL_ISSUER, loadOrCreateTokenSecret } = await import(
+          '../../functions/local/auth'
+        );
+        const secret = loadOrCreateTokenSecret(h.dataDir);
+        const t = `t-${randomUUID().slice(0, 12)}`;
+        const now = Math.floor(Date.now() / 1000);
+        const sign = (claims: Record<string, unknown>) =>
+          new SignJWT({ sub: 'claims-test', ...claims })
+            .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+            .setIssuer(LOCAL_ISSUER)
+            .setAudience(LOCAL_AUDIENCE)
+            .sign(secret);
+        const hostile: Record<string, Record<string, unknown>> = {
+          'no exp': { tenant: t, roles: ['admin'], iat: now },
+          'iat 2 minutes ahead': { tenant: t, roles: ['admin'], iat: now + 120, exp: now + 600 },
+          'nbf 2 minutes ahead': { tenant: t, roles: ['admin'], nbf: now + 120, exp: now + 600 },
+          'tenants as a string': { tenants: `${t} other`, roles: ['admin'], exp: now + 600 },
+          'roles as a string': { tenant: t, roles: 'admin', exp: now + 600 },
+          'tenant as an array': { tenant: [t], roles: ['admin'], exp: now + 600 },
+        };
+
+        const statuses: Record<string, number> = {};
+        for (const [name, claims] of Object.entries(hostile)) {
+          const res = await api('GET', `/v1/tenants/${t}/certificates`, { token: await sign(claims) });
+          statuses[name] = res.status;
+        }
+        const accepted = await api('GET', `/v1/tenants/${t}/certificates`, {
+          token: await sign({ tenants: [t], roles: ['decrypt'], iat: now + 30, exp: now + 600 }),
+        });
+
+        expect(statuses).toEqual(Object.fromEntries(Object.keys(hostile).map((name) => [name, 401])));
+        expect(accepted.status).toBe(200);
+      });
+
+      it('regression #13: answers a request for another Host (DNS rebinding) with 421 MISDIRECTED_REQUEST', async () => {
+        const { request } = await import('node:http');
+        const t = await tenant();
+        const { port } = new URL(h.baseUrl);
+        const get = (path: string, host: string, token?: string) =>
+          new Promise<{ status: number; body: string }>((resolve, reject) => {
+            const req = request(
+              {
+                host: '127.0.0.1',
+                port,
+                path,
+                headers: { host, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+              },
+              (res) => {
+                let body = '';
+                res.setEncoding('utf8');
+                res.on('data', (c: string) => {
+                  body += c;
+                });
+                res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+              },
+            );
+            req.on('error', reject);
+            req.end();
+          });
+
+        const foreign = await Promise.all([
+          get('/v1/health', 'attacker.example'),
+          get(`/v1/tenants/${t.id}/certificates`, `attacker.example:${port}`, t.token),
+        ]);
+        const own = await get(`/v1/tenants/${t.id}/certificates`, `localhost:${port}`, t.token);
+
+        expect(foreign.map((r) => r.status)).toEqual([421, 421]);
+        expect(JSON.parse(foreign[1]!.body).error.code).toBe('MISDIRECTED_REQUEST');
+        expect(own.status).toBe(200);
+      });
     });
 
     describe('preview and upload', () => {
@@ -744,59 +818,94 @@ export function describeContract(spec: RuntimeSpec): void {
 
     describe('expiry scan and notifications', () => {
       it('notifies the most urgent threshold once per certificate, then the expiry', async () => {
-        const t = await tenant();
+        // A scan runs as of now or a past time (regression #12), so the certificates' own dates
+        // place them past the thresholds: 200 days, 10 days, and 15 seconds left.
         const operator = await h.token({ roles: ['operator'], subject: 'ops' });
-        const cert = await upload(t, freshPair({ days: 200 }));
-        const notAfter = Date.parse(cert.notAfter);
-        const at = (days: number) => new Date(notAfter - days * DAY).toISOString();
+        const activeCertificate = async (days: number) => {
+          const t = await tenant();
+          const cert = await upload(t, freshPair({ days }));
+          // Notices are about certificates in use (rule 14); the azure flow assigns on upload.
+          if (h.flow === 'aws') await assign(t, 'record', cert.id);
+          return { t, cert };
+        };
+        const far = await activeCertificate(200);
+        const soon = await activeCertificate(10);
+        const brief = await activeCertificate(15 / 86_400);
+        const scan = (now?: Date) =>
+          api('POST', '/v1/expiry-scan', { token: operator, json: now ? { now: now.toISOString() } : {} });
+        const mine = (r: { body: { notifications: { certificateId: string }[] } }, id: string) =>
+          r.body.notifications.filter((n) => n.certificateId === id);
 
-        const early = await api('POST', '/v1/expiry-scan', { token: operator, json: { now: at(100) } });
-        expect(early.status).toBe(200);
-        expect(
-          early.body.notifications.filter((n: { certificateId: string }) => n.certificateId === cert.id),
-        ).toEqual([]);
+        const first = await scan();
+        const again = await Promise.all([scan(), scan(new Date(Date.now() - DAY))]);
+        await new Promise((r) =>
+          setTimeout(r, Math.max(0, Date.parse(brief.cert.notAfter) - Date.now() + 1_000)),
+        );
+        const later = await scan();
+        const list = await api('GET', `/v1/tenants/${brief.t.id}/notifications`, { token: brief.t.token });
 
-        const mine = (r: { body: { notifications: { certificateId: string }[] } }) =>
-          r.body.notifications.filter((n) => n.certificateId === cert.id);
-        const first = await api('POST', '/v1/expiry-scan', { token: operator, json: { now: at(10) } });
-        expect(first.body.scanned).toBeGreaterThanOrEqual(1);
-        expect(mine(first)).toEqual([
+        expect(first.status).toBe(200);
+        expect(first.body.scanned).toBeGreaterThanOrEqual(2);
+        expect(mine(first, far.cert.id)).toEqual([]);
+        expect(mine(first, soon.cert.id)).toEqual([
           expect.objectContaining({
-            tenantId: t.id,
-            certificateId: cert.id,
+            tenantId: soon.t.id,
+            certificateId: soon.cert.id,
             kind: 'expiring',
             thresholdDays: 14,
           }),
         ]);
-        const again = await Promise.all([
-          api('POST', '/v1/expiry-scan', { token: operator, json: { now: at(10) } }),
-          api('POST', '/v1/expiry-scan', { token: operator, json: { now: at(9) } }),
+        expect(mine(first, brief.cert.id)).toEqual([
+          expect.objectContaining({ kind: 'expiring', thresholdDays: 1 }),
         ]);
-        expect(again.flatMap(mine)).toEqual([]);
-        const later = await api('POST', '/v1/expiry-scan', { token: operator, json: { now: at(-1) } });
-        expect(mine(later)).toEqual([expect.objectContaining({ kind: 'expired', thresholdDays: 0 })]);
-
-        const list = await api('GET', `/v1/tenants/${t.id}/notifications`, { token: t.token });
+        expect(again.flatMap((r) => [...mine(r, soon.cert.id), ...mine(r, brief.cert.id)])).toEqual([]);
+        expect(mine(later, brief.cert.id)).toEqual([
+          expect.objectContaining({ kind: 'expired', thresholdDays: 0 }),
+        ]);
         expect(list.status).toBe(200);
         expect(
           list.body.items.map((n: { kind: string; thresholdDays: number }) => [n.kind, n.thresholdDays]),
         ).toEqual([
           ['expired', 0],
-          ['expiring', 14],
+          ['expiring', 1],
         ]);
         expect(list.body.items[0]).toEqual({
-          certificateId: cert.id,
+          certificateId: brief.cert.id,
           kind: 'expired',
           thresholdDays: 0,
-          notAfter: cert.notAfter,
+          notAfter: brief.cert.notAfter,
           createdAt: expect.any(String),
         });
-      });
+      }, 90_000);
 
       it('refuses a malformed scan time with 400', async () => {
         const operator = await h.token({ roles: ['operator'] });
         const res = await api('POST', '/v1/expiry-scan', { token: operator, json: { now: 'yesterday' } });
         expect(res.status).toBe(400);
+      });
+
+      it('regression #12: refuses a scan time more than 5 minutes ahead of the server clock and notifies nothing', async () => {
+        const t = await tenant();
+        const operator = await h.token({ roles: ['operator'], subject: 'ops' });
+        await upload(t, freshPair({ days: 20 }));
+        const aheadTimes = ['9999-12-31T00:00:00Z', new Date(Date.now() + 10 * 60_000).toISOString()];
+
+        const ahead = await Promise.all(
+          aheadTimes.map((now) => api('POST', '/v1/expiry-scan', { token: operator, json: { now } })),
+        );
+        const notices = await api('GET', `/v1/tenants/${t.id}/notifications`, { token: t.token });
+        const yesterday = await api('POST', '/v1/expiry-scan', {
+          token: operator,
+          json: { now: new Date(Date.now() - DAY).toISOString() },
+        });
+
+        for (const res of ahead) {
+          expect(res.status).toBe(400);
+          expect(res.body.error.code).toBe('VALIDATION_ERROR');
+          expect(res.body.error.message).toMatch(/ahead of the server clock/);
+        }
+        expect(notices.body.items).toEqual([]);
+        expect(yesterday.status).toBe(200);
       });
     });
 

@@ -344,7 +344,12 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
     if (moto) await stopMoto(moto.pid);
   });
 
-  const claims = { sub: 'aws-admin', tenant: 'faults-aws', roles: ['admin'] };
+  const claims = {
+    sub: 'aws-admin',
+    exp: Math.floor(Date.now() / 1000) + 3600,
+    tenant: 'faults-aws',
+    roles: ['admin'],
+  };
   async function call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
     const response = await handle({
       method,

@@ -217,7 +217,8 @@ describe('the local runtime leaks no private key', () => {
       (
         await api.call('POST', '/v1/expiry-scan', {
           token: operator,
-          json: { now: new Date(Date.now() + 360 * 86_400_000).toISOString() },
+          // A scan may not run ahead of the server clock (issue 13, #12).
+          json: { now: new Date().toISOString() },
         })
       ).status,
     ).toBe(200);
