@@ -308,6 +308,7 @@ export const SPECS = {
     errors: [
       ...AUTH_ERRORS,
       'NOT_CMS',
+      'TOO_MANY_RECIPIENTS',
       'NO_MATCHING_KEY',
       'INTEGRITY_CHECK_FAILED',
       'UNSUPPORTED_MEDIA_TYPE',
