@@ -191,6 +191,10 @@ export async function startLocalRuntime(
         // The plaintext ends only after its tag verified; on failure the response is cut off
         // (no final chunk), so the client sees an error instead of a complete-looking file.
         completed.catch(() => res.destroy());
+        // A client that went away leaves the body unread: release what it holds.
+        res.once('close', () => {
+          if (!body.readableEnded) body.destroy();
+        });
         body.pipe(res);
         return;
       }

@@ -4,7 +4,7 @@
  * everything else (content, tag) kept, and the outer lengths re-encoded.
  */
 import { randomBytes } from 'node:crypto';
-import { children, der, parseDer, TAG, tlv } from '../../shared/pki/der';
+import { children, type DerNode, der, parseDer, TAG, tlv } from '../../shared/pki/der';
 import { toRecipient } from '../../shared/recording';
 import { RSAES_OAEP_SHA256_ALGORITHM } from '../../shared/recording/cms';
 import { issuerAndSerial } from '../../shared/recording/recipients';
@@ -58,4 +58,41 @@ export function withRecipientInfos(cms: Buffer, infos: Buffer[]): Buffer {
       ),
     ),
   );
+}
+
+/** A named byte range of a recording. */
+export interface Region {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** Where the parts of a DER recording (as `encryptRecording` writes it) lie, for tampering. */
+export function regionsOf(cms: Buffer): Region[] {
+  const at = (node: DerNode, name: string, valueOnly = false): Region => {
+    const start = node.raw.byteOffset - cms.byteOffset;
+    const headerLength = valueOnly ? node.raw.length - node.value.length : 0;
+    return { name, start: start + headerLength, end: start + node.raw.length };
+  };
+  const root = parseDer(cms);
+  const [type, explicit] = children(root);
+  const aed = children(explicit!)[0]!;
+  const [version, infos, eci, mac] = children(aed);
+  const info = children(infos!)[0]!;
+  const [, rid, keyAlgorithm, wrappedKey] = children(info);
+  const [innerType, algorithm, content] = children(eci!);
+  const [, gcmParams] = children(algorithm!);
+  const [iv] = children(gcmParams!);
+  return [
+    { name: 'outer header', start: 0, end: root.raw.length - root.value.length },
+    at(type!, 'content type'),
+    at(version!, 'version'),
+    at(rid!, 'recipient issuer and serial'),
+    at(keyAlgorithm!, 'key transport algorithm'),
+    at(wrappedKey!, 'wrapped key', true),
+    at(innerType!, 'encrypted content type'),
+    at(iv!, 'GCM nonce (IV)', true),
+    at(content!, 'encrypted content', true),
+    at(mac!, 'authentication tag', true),
+  ];
 }
