@@ -6,11 +6,12 @@
  * under a one-time AES-256-GCM key that exists only in this object, so no plaintext is ever at
  * rest. The file is unlinked as soon as it is opened (on POSIX it then has no name, and nothing
  * survives the process, however it ends); where an open file cannot be unlinked (Windows) it is
- * removed when the spool is released. Each chunk of the file is sealed on its own (STREAM
- * construction: the nonce carries the chunk index and a last-chunk flag), so reading it back
- * verifies every chunk before its bytes are released, and a file cut short or reordered fails.
+ * removed when the spool is released. Each chunk of the file is sealed on its own (the nonce is
+ * its index), so reading it back verifies every chunk before its bytes are released; how many
+ * chunks there are and how long the last one is stay in memory, so a file cut short, extended or
+ * reordered fails too.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { type CipherGCM, createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,10 +37,9 @@ export const DEFAULT_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_CHUNK = 1024 * 1024;
 const TAG_LENGTH = 16;
 
-function nonce(index: number, last: boolean): Buffer {
+function nonce(index: number): Buffer {
   const n = Buffer.alloc(12);
-  n.writeUIntBE(index, 3, 6);
-  n[11] = last ? 1 : 0;
+  n.writeUIntBE(index, 6, 6);
   return n;
 }
 
@@ -57,6 +57,11 @@ export class SealedSpool extends Writable {
   private key: Buffer | undefined;
   private pending: Buffer[] = [];
   private file: { handle: fs.FileHandle; path: string; unlinked: boolean } | undefined;
+  /** Where the next sealed byte goes. */
+  private position = 0;
+  /** The chunk being sealed, and its plaintext bytes so far. */
+  private cipher: CipherGCM | undefined;
+  private inChunk = 0;
   private chunks = 0;
   private lastChunkBytes = 0;
   private total = 0;
@@ -98,12 +103,12 @@ export class SealedSpool extends Writable {
       this.release().then(() => callback(), callback);
       return;
     }
-    this.pending.push(chunk);
     if (!this.file && this.total <= this.memoryBytes) {
+      this.pending.push(chunk);
       callback();
       return;
     }
-    this.spill(false).then(() => callback(), callback);
+    this.spill(chunk).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -111,7 +116,7 @@ export class SealedSpool extends Writable {
       callback();
       return;
     }
-    this.spill(true).then(() => callback(), callback);
+    this.closeChunk().then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -125,8 +130,8 @@ export class SealedSpool extends Writable {
       );
   }
 
-  /** Seals full chunks to the file (all that is pending, the last one flagged, when `last`). */
-  private async spill(last: boolean): Promise<void> {
+  /** Seals `chunk` to the file, first moving what memory held there. */
+  private async spill(chunk: Buffer): Promise<void> {
     if (!this.file) {
       this.key = randomBytes(32);
       const file = path.join(this.dir, `reccert-spool-${randomBytes(12).toString('hex')}`);
@@ -138,42 +143,55 @@ export class SealedSpool extends Writable {
       } catch {
         // Windows keeps the name of an open file: removed on release instead.
       }
-      if (this.released) {
-        await this.release();
-        return;
+      const held = this.pending;
+      this.pending = [];
+      for (const b of held) {
+        await this.seal(b);
+        b.fill(0);
       }
     }
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [];
-    let offset = 0;
-    // The last chunk is sealed only by `_final`, so a full chunk is held back until more follows.
-    while (last ? offset < data.length : data.length - offset > this.chunkBytes) {
-      const piece = data.subarray(offset, Math.min(data.length, offset + this.chunkBytes));
-      offset += piece.length;
-      const isLast = last && offset >= data.length;
-      await this.sealChunk(piece, isLast);
-    }
-    if (offset === 0) {
-      this.pending = [data];
-      return;
-    }
-    if (offset < data.length) {
-      this.pending = [Buffer.from(data.subarray(offset))];
-    }
-    data.fill(0);
+    await this.seal(chunk);
   }
 
-  private async sealChunk(piece: Buffer, last: boolean): Promise<void> {
-    const file = this.file;
-    if (!file || !this.key || this.released) return;
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce(this.chunks, last), {
-      authTagLength: TAG_LENGTH,
-    });
-    const sealed = Buffer.concat([cipher.update(piece), cipher.final(), cipher.getAuthTag()]);
-    const position = this.chunks * (this.chunkBytes + TAG_LENGTH);
-    await file.handle.write(sealed, 0, sealed.length, position);
+  /** Encrypts `data` into the current chunk(s), closing each chunk as it fills. */
+  private async seal(data: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      const file = this.file;
+      if (!file || !this.key || this.released) return;
+      this.cipher ??= createCipheriv('aes-256-gcm', this.key, nonce(this.chunks), {
+        authTagLength: TAG_LENGTH,
+      });
+      const take = Math.min(this.chunkBytes - this.inChunk, data.length - offset);
+      const sealed = this.cipher.update(data.subarray(offset, offset + take));
+      offset += take;
+      this.inChunk += take;
+      await this.append(sealed);
+      if (this.inChunk === this.chunkBytes) await this.closeChunk();
+    }
+  }
+
+  /** Ends the chunk being sealed: its tag follows its ciphertext in the file. */
+  private async closeChunk(): Promise<void> {
+    const cipher = this.cipher;
+    if (!cipher) return;
+    this.cipher = undefined;
+    const rest = cipher.final();
+    await this.append(rest.length > 0 ? Buffer.concat([rest, cipher.getAuthTag()]) : cipher.getAuthTag());
     this.chunks++;
-    this.lastChunkBytes = piece.length;
+    this.lastChunkBytes = this.inChunk;
+    this.inChunk = 0;
+  }
+
+  private async append(bytes: Buffer): Promise<void> {
+    const file = this.file;
+    if (!file || this.released) return;
+    let written = 0;
+    while (written < bytes.length) {
+      const { bytesWritten } = await file.handle.write(bytes, written, bytes.length - written, this.position);
+      written += bytesWritten;
+      this.position += bytesWritten;
+    }
   }
 
   /**
@@ -226,15 +244,15 @@ export class SealedSpool extends Writable {
     if (!file || !this.key) throw new Error('The spool was released before it was read.');
     const last = index === count - 1;
     const length = (last ? this.lastChunkBytes : this.chunkBytes) + TAG_LENGTH;
-    const sealed = Buffer.alloc(length);
+    // Ciphertext only: no need to zero it afterwards.
+    const sealed = Buffer.allocUnsafe(length);
     const { bytesRead } = await file.handle.read(sealed, 0, length, index * (this.chunkBytes + TAG_LENGTH));
     if (bytesRead !== length) throw new Error('The sealed spool file was cut short.');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, nonce(index, last), {
+    const decipher = createDecipheriv('aes-256-gcm', this.key, nonce(index), {
       authTagLength: TAG_LENGTH,
     });
     decipher.setAuthTag(sealed.subarray(length - TAG_LENGTH));
     const plaintext = decipher.update(sealed.subarray(0, length - TAG_LENGTH));
-    sealed.fill(0);
     try {
       decipher.final();
     } catch (cause) {
@@ -251,6 +269,7 @@ export class SealedSpool extends Writable {
     this.pending = [];
     this.key?.fill(0);
     this.key = undefined;
+    this.cipher = undefined;
     const file = this.file;
     this.file = undefined;
     if (!file) return;
