@@ -1022,7 +1022,7 @@ export function describeContract(spec: RuntimeSpec): void {
         const t = await tenant();
         const pair = freshPair();
         await upload(t, pair);
-        const plaintext = recordingOf(64 * 1024);
+        const plaintext = recordingOf(2 * 1024 * 1024);
         const cms = await encryptRecording(plaintext, [pair.certPem]);
         const cases: Array<{ what: string; body: Buffer }> = [];
         for (const region of regionsOf(cms)) {
