@@ -41,8 +41,15 @@ export function recipientInfosOf(cms: Buffer): Buffer[] {
   return children(children(aed)[1]!).map((n) => Buffer.from(n.raw));
 }
 
-/** `cms` (DER) with its RecipientInfos replaced by `infos`, in that order. */
-export function withRecipientInfos(cms: Buffer, infos: Buffer[]): Buffer {
+/**
+ * `cms` (DER) with its RecipientInfos replaced by `infos`, in that order; with `indefinite`, the
+ * SET is BER indefinite-length (as a streaming encoder may write it).
+ */
+export function withRecipientInfos(
+  cms: Buffer,
+  infos: Buffer[],
+  options: { indefinite?: boolean } = {},
+): Buffer {
   const [type, explicit] = children(parseDer(cms));
   const aed = children(explicit!)[0]!;
   if (aed.tag !== TAG.SEQUENCE) throw new Error('not an AuthEnvelopedData');
@@ -53,7 +60,9 @@ export function withRecipientInfos(cms: Buffer, infos: Buffer[]): Buffer {
       0,
       der.sequence(
         Buffer.from(version!.raw),
-        tlv(TAG.SET, Buffer.concat(infos)),
+        options.indefinite
+          ? Buffer.concat([Buffer.from([TAG.SET, 0x80]), ...infos, Buffer.from([0, 0])])
+          : tlv(TAG.SET, Buffer.concat(infos)),
         ...rest.map((n) => Buffer.from(n.raw)),
       ),
     ),

@@ -99,6 +99,19 @@ describe('decryptor work limits', () => {
     expect(result.bytesRead).toBeLessThan(cms.length / 4);
   });
 
+  it('refuses too many recipients in an indefinite-length set as well, and accepts a few', async () => {
+    const unwrapper = new PrivateKeyUnwrapper({ privateKey: tenant.key, certificate: tenant.certPem });
+    const forged = Array.from({ length: 20 }, () => forgedRecipient(tenant.certPem));
+    const many = withRecipientInfos(genuine, [...forged, ...recipientInfosOf(genuine)], { indefinite: true });
+    expect((await outcome(Readable.from([many]), unwrapper, [tenant.certPem])).code).toBe(
+      'TOO_MANY_RECIPIENTS',
+    );
+    const few = withRecipientInfos(genuine, [...forged.slice(0, 2), ...recipientInfosOf(genuine)], {
+      indefinite: true,
+    });
+    expect((await outcome(Readable.from([few]), unwrapper, [tenant.certPem])).code).toBe('OK');
+  });
+
   it('counts every kind of RecipientInfo towards the limit', async () => {
     const unwrapper = new CountingUnwrapper(
       new PrivateKeyUnwrapper({ privateKey: tenant.key, certificate: tenant.certPem }),
