@@ -202,6 +202,7 @@ export async function buildRuntime(
     deps,
     authenticate: createAuthenticator(config.auth),
     version: VERSION,
+    maxBufferedResponseBytes: MAX_PLAYBACK_BYTES,
     openApiDocument: () => {
       openApi ??= buildOpenApiDocument(VERSION);
       return openApi;
@@ -210,6 +211,12 @@ export async function buildRuntime(
   const api = handle;
   return { config, deps, api, tables, queueClient };
 }
+
+/**
+ * Most plaintext one playback returns here: the response is buffered in the worker (HTTP streams
+ * are off), so this bounds its memory: half an hour of 8 kHz 16-bit stereo WAV, hours of compressed audio.
+ */
+const MAX_PLAYBACK_BYTES = 64 * 1024 * 1024;
 
 /** Builds `make()` once, on first use: a cold start pays for it, warm invocations reuse it. */
 export function once<T>(make: () => Promise<T>): () => Promise<T> {

@@ -346,6 +346,10 @@ export async function startLocalRuntime(
         // (no final chunk), so the client sees an error instead of a complete-looking file.
         completed.catch(() => res.destroy());
         body.on('error', () => res.destroy());
+        // A client that went away leaves the body unread: release what it holds.
+        res.once('close', () => {
+          if (!body.readableEnded) body.destroy();
+        });
         body.pipe(res);
         return;
       }

@@ -63,7 +63,18 @@ export interface ApiOptions {
    * and returned only once they proved genuine (their integrity failure becomes an error body).
    */
   streamResponses?: boolean;
+  /**
+   * Most bytes a buffered streamed result may have (runtimes that do not stream responses);
+   * default `DEFAULT_BUFFERED_RESPONSE_BYTES`. Use cases refuse larger results up front.
+   */
+  maxBufferedResponseBytes?: number;
 }
+
+/**
+ * What a buffered response can carry by default: Lambda returns at most 6 MB of payload, and a
+ * binary body travels base64-encoded in it (4/3 larger), so 4 MiB with room for the headers.
+ */
+export const DEFAULT_BUFFERED_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 interface CompiledRoute {
   route: AnyRoute;
@@ -208,6 +219,9 @@ export function createRouteHandler(
       bodyStream,
       basePath,
       version: options.version,
+      ...(options.streamResponses
+        ? {}
+        : { maxResponseBytes: options.maxBufferedResponseBytes ?? DEFAULT_BUFFERED_RESPONSE_BYTES }),
     });
     if (result.stream) {
       const headers = {

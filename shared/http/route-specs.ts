@@ -23,6 +23,8 @@ export interface RouteContext<Q, B> {
   /** The API's own base path for Location headers ('' unless deployed under a prefix). */
   basePath: string;
   version: string;
+  /** Most bytes a streamed result may have where the runtime buffers responses; else unset. */
+  maxResponseBytes?: number;
 }
 
 export interface RouteResult {
@@ -300,18 +302,26 @@ export const SPECS = {
     operationId: 'decryptRecording',
     method: 'POST',
     path: '/v1/tenants/{tenantId}/recordings/decrypt',
-    summary: "Decrypt a CMS recording with the tenant's keys (streamed in and out; audited)",
+    summary:
+      "Decrypt a CMS recording with the tenant's keys; the plaintext is sent only once the whole recording verified, and the playback is audited before it",
     access: { roles: ['decrypt'], tenantScoped: true },
     group: 'decrypt',
     params: TenantParams,
     streamBody: { contentTypes: ['application/cms', 'application/pkcs7-mime', 'application/octet-stream'] },
-    success: { status: 200, description: 'The plaintext recording (application/octet-stream)' },
+    success: {
+      status: 200,
+      description:
+        'The plaintext recording (application/octet-stream, with Content-Length), sent only after its GCM tag verified. A recording with more than 16 recipients is TOO_MANY_RECIPIENTS; at most 4 unwrap attempts are made (NO_MATCHING_KEY after them). Where responses are buffered (AWS Lambda: 4 MiB, Azure Functions: 64 MiB of plaintext) a larger genuine recording is PAYLOAD_TOO_LARGE; SERVICE_UNAVAILABLE when the playback could not be audited (nothing is sent then).',
+    },
     errors: [
       ...AUTH_ERRORS,
       'NOT_CMS',
+      'TOO_MANY_RECIPIENTS',
       'NO_MATCHING_KEY',
       'INTEGRITY_CHECK_FAILED',
+      'PAYLOAD_TOO_LARGE',
       'UNSUPPORTED_MEDIA_TYPE',
+      'SERVICE_UNAVAILABLE',
     ],
   }),
 };

@@ -42,7 +42,20 @@ export interface DecryptResult {
   contentType: string;
   /** Plaintext bytes written. */
   bytesOut: number;
+  /** Unwrap attempts (private-key operations) it took, at most `MAX_KEY_OPERATIONS`. */
+  unwrapAttempts: number;
 }
+
+/**
+ * Most RecipientInfos (of any kind) a message may have (DESIGN section 9); more is
+ * `TOO_MANY_RECIPIENTS`, decided while the header is read.
+ */
+export const MAX_RECIPIENTS = 16;
+/**
+ * Most unwrap attempts (private-key operations) one decryption makes, however many recipients
+ * name a key that is held: an attacker's message cannot buy more RSA work than this.
+ */
+export const MAX_KEY_OPERATIONS = 4;
 
 const DEFAULT_MAX_HEADER = 1024 * 1024;
 /** Room after the content for the mac, unauthenticated attributes and end-of-contents octets. */
@@ -90,6 +103,13 @@ function damaged(detail: string, cause?: unknown): ValidationError {
     'INTEGRITY_CHECK_FAILED',
     `The recording failed its integrity check: ${detail}. The file was altered, damaged or cut short; discard anything decrypted from it and use an intact copy.`,
     cause === undefined ? undefined : { cause },
+  );
+}
+
+function tooManyRecipients(): ValidationError {
+  return new ValidationError(
+    'TOO_MANY_RECIPIENTS',
+    `The recording has more than ${MAX_RECIPIENTS} recipients; at most ${MAX_RECIPIENTS} are accepted, so that opening one recording costs a bounded amount of RSA work. Encrypt it for fewer certificates.`,
   );
 }
 
@@ -262,18 +282,25 @@ function parseHeader(buf: Buffer, marks: { contentTypeSeen: boolean }): ParsedHe
   if (buf[pos] === undefined) throw new NeedMore(pos + 1);
   if (buf[pos] === 0xa0) element('originatorInfo');
 
-  const infos = element('recipientInfos');
-  if (infos.tag !== 0x31) throw new BerError('expected recipientInfos', pos);
+  // The recipients are counted as they arrive, so that a message with thousands of them is
+  // refused once the limit's worth is in, before the rest is read or any RSA work is done.
+  const infos = open(0x31, 'recipientInfos');
   const recipients: ParsedRecipient[] = [];
   const otherRecipientKinds: string[] = [];
-  const infosHeader = readBerHeader(infos.raw, 0)!;
-  const infosEnd = infosHeader.length === undefined ? infos.raw.length - 2 : infos.raw.length;
-  for (let p = infosHeader.headerLength; p < infosEnd; ) {
-    const end = berElementEnd(infos.raw, p, MAX_SKIP_DEPTH);
-    if (end === undefined || end > infosEnd) throw new BerError('malformed recipientInfos', pos);
-    const tag = infos.raw[p]!;
-    if (tag === TAG.SEQUENCE) {
-      const parsed = parseKeyTransRecipient(infos.raw.subarray(p, end));
+  for (let count = 0; ; ) {
+    if (infos.end !== undefined ? pos >= infos.end : buf[pos] === 0) {
+      if (infos.end === undefined) {
+        if (buf[pos + 1] === undefined) throw new NeedMore(pos + 2);
+        if (buf[pos + 1] !== 0) throw new BerError('malformed end of recipientInfos', pos);
+        pos += 2;
+      }
+      break;
+    }
+    if (buf[pos] === undefined) throw new NeedMore(pos + 1);
+    if (++count > MAX_RECIPIENTS) throw tooManyRecipients();
+    const info = element('a RecipientInfo');
+    if (info.tag === TAG.SEQUENCE) {
+      const parsed = parseKeyTransRecipient(info.raw);
       if (typeof parsed === 'string') otherRecipientKinds.push(parsed);
       else recipients.push(parsed);
     } else {
@@ -283,10 +310,10 @@ function parseHeader(buf: Buffer, marks: { contentTypeSeen: boolean }): ParsedHe
         163: 'password',
         164: 'other',
       };
-      otherRecipientKinds.push(`a ${kinds[tag] ?? 'unknown'} recipient`);
+      otherRecipientKinds.push(`a ${kinds[info.tag] ?? 'unknown'} recipient`);
     }
-    p = end;
   }
+  frames.pop();
 
   open(0x30, 'EncryptedContentInfo');
   const innerType = element('content type');
@@ -382,6 +409,7 @@ export class CmsDecryptStream extends Transform {
   private trailerBytes = 0;
   private trailerStart = 0;
   private bytesOut = 0;
+  private keyOperations = 0;
 
   constructor(unwrapper: SessionKeyUnwrapper, options: DecryptOptions = {}) {
     super({ readableHighWaterMark: READ_CHUNK_SIZE, writableHighWaterMark: READ_CHUNK_SIZE });
@@ -396,6 +424,11 @@ export class CmsDecryptStream extends Transform {
       this.rejectCompleted = reject;
     });
     this.completed.catch(() => undefined);
+  }
+
+  /** Unwrap attempts made so far (each a private-key operation of the unwrapper). */
+  get unwrapAttempts(): number {
+    return this.keyOperations;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -435,6 +468,7 @@ export class CmsDecryptStream extends Transform {
         recipient: this.recipient!,
         contentType: this.parsed!.contentType,
         bytesOut: this.bytesOut,
+        unwrapAttempts: this.keyOperations,
       });
       callback();
     } catch (error) {
@@ -555,6 +589,14 @@ export class CmsDecryptStream extends Transform {
     }
     let lastError: unknown;
     for (const r of usable) {
+      if (this.keyOperations === MAX_KEY_OPERATIONS) {
+        throw new ValidationError(
+          'NO_MATCHING_KEY',
+          `No session key could be unwrapped after ${MAX_KEY_OPERATIONS} attempts, the most one recording may cost (${usable.length} recipients could be tried). Name the key's certificate so that only its recipient is tried, or use a recording with fewer recipients for the same key.`,
+          { cause: lastError },
+        );
+      }
+      this.keyOperations++;
       let key: Buffer;
       try {
         key = await this.unwrapper.unwrap(r.id, r.wrappedKey);

@@ -17,6 +17,8 @@ export {
   type DecryptResult,
   decryptFile,
   decryptStream,
+  MAX_KEY_OPERATIONS,
+  MAX_RECIPIENTS,
 } from './decryptor';
 export { CmsEncryptStream, createEncryptStream, type EncryptOptions, encryptFile } from './encryptor';
 export { READ_CHUNK_SIZE } from './files';

@@ -1,10 +1,28 @@
-/** Playback: decrypting a recording through key custody (DESIGN section 6). */
-import { PassThrough, type Readable } from 'node:stream';
-import type { CertificateRecord } from '../domain/types';
-import { AppError, ValidationError } from '../errors';
+/**
+ * Playback: decrypting a recording through key custody (DESIGN section 6, rule 13).
+ *
+ * The whole recording is decrypted and its GCM tag verified before a single plaintext byte is
+ * handed out; meanwhile the plaintext waits in a sealed spool (memory, then a file sealed under
+ * a one-time key). The playback is audited after the verification and before the plaintext is
+ * returned, so whatever the client does afterwards the trail has it; if that audit entry
+ * cannot be stored, nothing is released. Every other outcome is audited too.
+ */
+import type { Readable } from 'node:stream';
+import type { AuditEntry, CertificateRecord } from '../domain/types';
+import { AppError, UnavailableError, ValidationError } from '../errors';
 import type { KeyReference } from '../ports';
-import { type DecryptResult, decryptStream, type RecipientId, type SessionKeyUnwrapper } from '../recording';
+import { createDecryptStream, type RecipientId, type SessionKeyUnwrapper } from '../recording';
+import { SealedSpool } from '../recording/sealed-spool';
 import { type Actor, type CoreDeps, recordCommittedChange } from './deps';
+
+/**
+ * Most plaintext one playback may hold while it is verified (memory and sealed temporary file):
+ * a few hours of stereo WAV, and a bound on the disk one request can take.
+ */
+export const MAX_RECORDING_BYTES = 4 * 1024 ** 3;
+
+/** The audit code of a playback whose client went away before its recording was in. */
+const CLIENT_ABORTED = 'CLIENT_ABORTED';
 
 function unwrapperFor(
   deps: CoreDeps,
@@ -36,86 +54,166 @@ function issuerMatches(record: CertificateRecord, recipient: RecipientId): boole
   return der.includes(recipient.issuerDer);
 }
 
-export interface DecryptSession {
+/** Limits of the runtime serving the playback. */
+export interface PlaybackLimits {
+  /**
+   * Most plaintext bytes the runtime can return (a buffered response: Lambda's 6 MB payload).
+   * A genuine recording over it is `PAYLOAD_TOO_LARGE`; default `MAX_RECORDING_BYTES`.
+   */
+  maxPlaintextBytes?: number;
+}
+
+/** A verified, audited playback. */
+export interface Playback {
+  /** The plaintext, to be read once; destroying it releases what the spool kept. */
   plaintext: Readable;
-  /** Resolves once the whole input authenticated; rejects (and the plaintext errors) otherwise. */
-  completed: Promise<DecryptResult>;
+  /** Its length in bytes. */
+  bytes: number;
+  /**
+   * Resolves once `plaintext` was read to its end; rejects when reading it failed (the sealed
+   * spool was damaged or vanished) or it was destroyed first. A runtime aborts the response then.
+   */
+  delivered: Promise<void>;
 }
 
 /**
- * Starts decrypting a CMS recording with the tenant's keys. Resolves once the header was read
- * and the session key unwrapped (so NOT_CMS and NO_MATCHING_KEY come back as errors before any
- * plaintext); the plaintext then streams, and `completed` tells whether it was genuine. Every
- * call is audited, whatever its outcome.
+ * Decrypts a CMS recording with the tenant's keys and verifies it completely before returning
+ * its plaintext. Errors: NOT_CMS, TOO_MANY_RECIPIENTS, NO_MATCHING_KEY, INTEGRITY_CHECK_FAILED,
+ * PAYLOAD_TOO_LARGE (over `limits`), SERVICE_UNAVAILABLE (custody down, or the audit entry
+ * could not be stored). Every call is audited, whatever its outcome, before it returns.
  */
 export async function decryptRecording(
   deps: CoreDeps,
   actor: Actor,
   tenantId: string,
   input: Readable,
-): Promise<DecryptSession> {
+  limits: PlaybackLimits = {},
+): Promise<Playback> {
+  const maxBytes = Math.min(limits.maxPlaintextBytes ?? MAX_RECORDING_BYTES, MAX_RECORDING_BYTES);
+  let bytesReceived = 0;
   const records = await deps.repo.listCertificates(tenantId);
   if (records.length === 0) {
     input.resume();
-    await audit(deps, actor, tenantId, undefined, 'failed', 'NO_MATCHING_KEY');
+    await audit(deps, actor, tenantId, undefined, {
+      outcome: 'failed',
+      code: 'NO_MATCHING_KEY',
+      bytesReceived,
+      unwrapAttempts: 0,
+    });
     throw new ValidationError(
       'NO_MATCHING_KEY',
       'This tenant has no certificates, so no recording can be decrypted.',
     );
   }
   const unwrapper = unwrapperFor(deps, records);
-  // The decryptor destroys its input when it gives up; keep that from tearing down the caller's
-  // stream (an HTTP request whose connection must still carry the error response).
-  const feed = new PassThrough();
-  input.pipe(feed);
-  feed.once('close', () => {
-    input.unpipe(feed);
-    input.resume();
-  });
-  const { plaintext, completed } = decryptStream(feed, unwrapper, {
-    certificates: records.map((r) => r.certificatePem),
-  });
-  // Failures surface through `completed`; the stream's own error event must not go unhandled.
-  plaintext.on('error', () => undefined);
-  completed.then(
-    (result) => audit(deps, actor, tenantId, unwrapper.used?.id, 'decrypted', undefined, result.bytesOut),
-    (error: unknown) =>
-      audit(
-        deps,
-        actor,
-        tenantId,
-        unwrapper.used?.id,
-        'failed',
-        error instanceof AppError ? error.code : 'ERROR',
-      ),
-  );
-  // Answer only once plaintext is ready (or everything settled), so early failures are 4xx.
-  await new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const finish = (then: () => void) => {
-      if (settled) return;
-      settled = true;
-      plaintext.off('readable', onReadable);
-      then();
-    };
-    const onReadable = () => finish(resolve);
-    plaintext.once('readable', onReadable);
-    completed.then(
-      () => finish(resolve),
-      (error: unknown) => finish(() => reject(error)),
+  const decryptor = createDecryptStream(unwrapper, { certificates: records.map((r) => r.certificatePem) });
+  const spool = new SealedSpool({ maxBytes });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      };
+      decryptor.completed.catch(fail);
+      // Failures surface through `completed`; these events must not go unhandled.
+      decryptor.on('error', () => undefined);
+      spool.on('error', fail);
+      input.once('error', (cause) => fail(clientAborted(cause)));
+      input.once('close', () => {
+        if (!input.readableEnded) fail(clientAborted());
+      });
+      spool.once('finish', () => {
+        decryptor.completed.then(() => {
+          if (settled) return;
+          settled = true;
+          resolve();
+        }, fail);
+      });
+      input.pipe(decryptor).pipe(spool);
+      // Only now: a 'data' listener starts the flow, which must not begin before the pipe.
+      input.on('data', (chunk: Buffer) => {
+        bytesReceived += chunk.length;
+      });
+    });
+  } catch (error) {
+    // Stop decrypting, keep nothing; the input is drained (not destroyed), so the connection can
+    // still carry the error response.
+    input.unpipe(decryptor);
+    if (!input.destroyed) input.resume();
+    decryptor.destroy();
+    await spool.release();
+    const code = error instanceof AppError ? error.code : (error as { auditCode?: string }).auditCode;
+    await audit(deps, actor, tenantId, unwrapper.used?.id, {
+      outcome: 'failed',
+      code: code ?? 'ERROR',
+      bytesReceived,
+      unwrapAttempts: decryptor.unwrapAttempts,
+    });
+    throw error;
+  }
+
+  const result = await decryptor.completed;
+  const certificateId = unwrapper.used?.id;
+  if (spool.overflowed) {
+    await spool.release();
+    await audit(deps, actor, tenantId, certificateId, {
+      outcome: 'failed',
+      code: 'PAYLOAD_TOO_LARGE',
+      bytesReceived,
+      unwrapAttempts: result.unwrapAttempts,
+    });
+    throw new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `The recording is genuine but decrypts to ${result.bytesOut} bytes; this deployment returns at most ${maxBytes} bytes per playback. Play it back where responses stream (the local runtime) or with the tenant's key offline.`,
+      { details: { bytes: result.bytesOut, maxBytes } },
     );
+  }
+  try {
+    await auditOrThrow(deps, {
+      id: deps.ids.newId(),
+      tenantId,
+      at: deps.clock.now().toISOString(),
+      actor: actor.subject,
+      action: 'recording.decrypt',
+      ...(certificateId ? { certificateId } : {}),
+      details: { outcome: 'decrypted', bytes: result.bytesOut, unwrapAttempts: result.unwrapAttempts },
+    });
+  } catch (error) {
+    await spool.release();
+    throw error;
+  }
+  const plaintext = spool.reader();
+  const delivered = new Promise<void>((resolve, reject) => {
+    plaintext.once('end', resolve);
+    plaintext.once('error', reject);
+    plaintext.once('close', () => {
+      if (!plaintext.readableEnded) reject(new Error('The playback was abandoned before its end.'));
+    });
   });
-  return { plaintext, completed };
+  delivered.catch(() => undefined);
+  return { plaintext, bytes: result.bytesOut, delivered };
 }
 
+function clientAborted(cause?: unknown): Error {
+  return Object.assign(new Error('The client went away before the whole recording arrived.', { cause }), {
+    auditCode: CLIENT_ABORTED,
+  });
+}
+
+type PlaybackDetails =
+  | { outcome: 'decrypted'; bytes: number; unwrapAttempts: number }
+  | { outcome: 'failed'; code: string; bytesReceived: number; unwrapAttempts: number };
+
+/** Audits an outcome that is not a release: best effort, a failure goes to the error log. */
 async function audit(
   deps: CoreDeps,
   actor: Actor,
   tenantId: string,
   certificateId: string | undefined,
-  outcome: 'decrypted' | 'failed',
-  code?: string,
-  bytes?: number,
+  details: PlaybackDetails,
 ): Promise<void> {
   await recordCommittedChange(
     deps,
@@ -126,8 +224,28 @@ async function audit(
       actor: actor.subject,
       action: 'recording.decrypt',
       ...(certificateId ? { certificateId } : {}),
-      details: { outcome, ...(code ? { code } : {}), ...(bytes !== undefined ? { bytes } : {}) },
+      details,
     },
     [],
   );
+}
+
+const AUDIT_ATTEMPTS = 3;
+
+/** Stores the audit entry of a release, or throws: no plaintext leaves unaudited. */
+async function auditOrThrow(deps: CoreDeps, entry: AuditEntry): Promise<void> {
+  let failure: unknown;
+  for (let attempt = 1; attempt <= AUDIT_ATTEMPTS; attempt++) {
+    try {
+      await deps.repo.appendAudit(entry);
+      return;
+    } catch (error) {
+      failure = error;
+      if (attempt < AUDIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 25 * 4 ** (attempt - 1)));
+    }
+  }
+  deps.logger.error('playback not audited, so not released', { auditEntry: entry, error: String(failure) });
+  throw new UnavailableError('The playback could not be audited, so it was not sent. Retry shortly.', {
+    cause: failure,
+  });
 }

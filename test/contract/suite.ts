@@ -4,9 +4,11 @@
  * the outside; each test uses its own tenant, so runtimes can keep state between tests.
  */
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { buildSelfSigned } from '../../shared/pki/builder';
 import { createEncryptStream } from '../../shared/recording';
 import { rsaKey } from '../helpers/pki';
+import { forgedRecipient, regionsOf, withRecipientInfos } from '../recording/forge';
 import type { Harness, RuntimeSpec } from './harness';
 import { startRuntime } from './harness';
 
@@ -1006,6 +1008,265 @@ export function describeContract(spec: RuntimeSpec): void {
           expect(res.body.error.code).toBe('INTEGRITY_CHECK_FAILED');
         }
       });
+
+      /** Distinct bytes at every offset, so a leaked piece of plaintext can be recognised. */
+      function recordingOf(size: number): Buffer {
+        const out = Buffer.alloc(size);
+        for (let i = 0; i < size; i += 4) out.writeUInt32BE(i ^ 0x5a5a5a5a, i);
+        return out;
+      }
+
+      /** The playback audit entries of a tenant, newest first. */
+      async function playbackAudit(t: { id: string; token: string }) {
+        const res = await api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token });
+        return (res.body?.items ?? []).filter(
+          (e: { action: string }) => e.action === 'recording.decrypt',
+        ) as Array<{
+          certificateId?: string;
+          details: Record<string, unknown>;
+        }>;
+      }
+
+      /** A decrypt whose answer is read whole: status, error code, body bytes. */
+      async function play(t: { id: string; token: string }, body: Buffer) {
+        const res = await fetch(`${h.baseUrl}/v1/tenants/${t.id}/recordings/decrypt`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/cms' },
+          body: new Uint8Array(body),
+        });
+        const bytes = Buffer.from(await res.arrayBuffer());
+        let code: string | undefined;
+        try {
+          code = JSON.parse(bytes.toString('utf8')).error?.code;
+        } catch {
+          code = undefined;
+        }
+        return { status: res.status, code, bytes };
+      }
+
+      /** Whether `received` holds any 16-byte piece of `plaintext` (a leak of its bytes). */
+      function leaks(received: Buffer, plaintext: Buffer): boolean {
+        if (received.length < 16) return false;
+        for (let i = 0; i + 16 <= received.length; i += 8) {
+          if (plaintext.includes(received.subarray(i, i + 16))) return true;
+        }
+        return false;
+      }
+
+      it('regression #5: answers a flipped tag byte with 422 INTEGRITY_CHECK_FAILED and no plaintext byte (64 KiB and 5 MB)', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        await upload(t, pair);
+        for (const size of [64 * 1024, 5_000_000]) {
+          const plaintext = recordingOf(size);
+          const cms = await encryptRecording(plaintext, [pair.certPem]);
+          const tag = regionsOf(cms).find((r) => r.name === 'authentication tag')!;
+          const tampered = Buffer.from(cms);
+          tampered[tag.start + 7]! ^= 0x01;
+          const res = await play(t, tampered);
+          expect({ size, status: res.status, code: res.code }).toEqual({
+            size,
+            status: 422,
+            code: 'INTEGRITY_CHECK_FAILED',
+          });
+          expect(res.bytes.length).toBeLessThan(1024);
+          expect(leaks(res.bytes, plaintext)).toBe(false);
+        }
+        const entries = await playbackAudit(t);
+        expect(entries.slice(0, 2).map((e) => e.details)).toEqual([
+          expect.objectContaining({ outcome: 'failed', code: 'INTEGRITY_CHECK_FAILED' }),
+          expect.objectContaining({ outcome: 'failed', code: 'INTEGRITY_CHECK_FAILED' }),
+        ]);
+      }, 120_000);
+
+      it('regression #4: a 5 MB recording cut 20 bytes short sends no plaintext byte and is audited, whether the client waits or goes away', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        const cert = await upload(t, pair);
+        const plaintext = recordingOf(5_000_000);
+        const cms = await encryptRecording(plaintext, [pair.certPem]);
+        const short = cms.subarray(0, cms.length - 20);
+
+        // The client sends all but the last 20 bytes, reads what comes, and goes away.
+        const url = new URL(`${h.baseUrl}/v1/tenants/${t.id}/recordings/decrypt`);
+        let received = Buffer.alloc(0);
+        let status = 0;
+        await new Promise<void>((resolve) => {
+          const req = httpRequest(url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/cms' },
+          });
+          req.on('response', (res) => {
+            status = res.statusCode ?? 0;
+            res.on('data', (c: Buffer) => {
+              received = Buffer.concat([received, c]);
+            });
+          });
+          req.on('error', () => resolve());
+          req.on('close', () => resolve());
+          req.write(short, () => setTimeout(() => req.destroy(), 1500));
+        });
+        expect(status === 0 || status >= 400).toBe(true);
+        expect(leaks(received, plaintext)).toBe(false);
+        if (h.name === 'local') {
+          // The local runtime streams the request in: it saw the playback start, so it audits it.
+          // (API Gateway and the Functions host invoke nothing until a body is complete.)
+          const aborted = await eventually(
+            () => playbackAudit(t),
+            (entries) => entries.length > 0,
+          );
+          expect(aborted[0]).toMatchObject({
+            details: { outcome: 'failed', code: 'CLIENT_ABORTED' },
+          });
+        }
+
+        // The same bytes as a complete request: 422 and no plaintext, audited before the answer.
+        const before = (await playbackAudit(t)).length;
+        const res = await play(t, short);
+        expect(res.status).toBe(422);
+        expect(res.code).toBe('INTEGRITY_CHECK_FAILED');
+        expect(leaks(res.bytes, plaintext)).toBe(false);
+        const entries = await playbackAudit(t);
+        expect(entries).toHaveLength(before + 1);
+        expect(entries[0]).toMatchObject({
+          certificateId: cert.id,
+          details: { outcome: 'failed', code: 'INTEGRITY_CHECK_FAILED', unwrapAttempts: 1 },
+        });
+      }, 120_000);
+
+      it('audits a playback before its first plaintext byte is sent', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        const cert = await upload(t, pair);
+        const cms = await encryptRecording(audio, [pair.certPem]);
+        const url = new URL(`${h.baseUrl}/v1/tenants/${t.id}/recordings/decrypt`);
+        const atHeaders = await new Promise<{
+          status: number | undefined;
+          length: string | undefined;
+          entries: Awaited<ReturnType<typeof playbackAudit>>;
+        }>((resolve, reject) => {
+          const req = httpRequest(url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/cms' },
+          });
+          req.on('response', (res) => {
+            // The headers are in, no body byte has been read: the trail must already have it.
+            res.pause();
+            playbackAudit(t).then((entries) => {
+              res.destroy();
+              resolve({ status: res.statusCode, length: res.headers['content-length'], entries });
+            }, reject);
+          });
+          req.on('error', () => undefined);
+          req.end(cms);
+        });
+        expect(atHeaders.status).toBe(200);
+        expect(atHeaders.length).toBe(String(audio.length));
+        expect(atHeaders.entries[0]).toMatchObject({
+          certificateId: cert.id,
+          details: { outcome: 'decrypted', bytes: audio.length, unwrapAttempts: 1 },
+        });
+      });
+
+      it('regression #7: refuses 1,000 recipients naming the certificate with 400 TOO_MANY_RECIPIENTS before any unwrap, and makes at most 4 unwrap attempts for 16', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        const cert = await upload(t, pair);
+        const genuine = await encryptRecording(audio, [pair.certPem]);
+
+        const many = withRecipientInfos(
+          genuine,
+          Array.from({ length: 1000 }, () => forgedRecipient(pair.certPem)),
+        );
+        const started = Date.now();
+        const refused = await play(t, many);
+        const elapsed = Date.now() - started;
+        expect({ status: refused.status, code: refused.code }).toEqual({
+          status: 400,
+          code: 'TOO_MANY_RECIPIENTS',
+        });
+        expect(elapsed).toBeLessThan(10_000);
+        expect((await playbackAudit(t))[0]?.details).toMatchObject({
+          outcome: 'failed',
+          code: 'TOO_MANY_RECIPIENTS',
+          unwrapAttempts: 0,
+        });
+
+        const sixteen = withRecipientInfos(
+          genuine,
+          Array.from({ length: 16 }, () => forgedRecipient(pair.certPem)),
+        );
+        const failed = await play(t, sixteen);
+        expect({ status: failed.status, code: failed.code }).toEqual({
+          status: 422,
+          code: 'NO_MATCHING_KEY',
+        });
+        expect((await playbackAudit(t))[0]).toMatchObject({
+          certificateId: cert.id,
+          details: { outcome: 'failed', code: 'NO_MATCHING_KEY', unwrapAttempts: 4 },
+        });
+      }, 60_000);
+
+      it('audits NOT_CMS and NO_MATCHING_KEY outcomes too', async () => {
+        const t = await tenant();
+        await upload(t);
+        await play(t, Buffer.from('RIFF....WAVEfmt not encrypted'));
+        await play(t, await encryptRecording(audio, [freshPair().certPem]));
+        const entries = await playbackAudit(t);
+        expect(entries.slice(0, 2).map((e) => e.details)).toEqual([
+          expect.objectContaining({ outcome: 'failed', code: 'NO_MATCHING_KEY', unwrapAttempts: 0 }),
+          expect.objectContaining({ outcome: 'failed', code: 'NOT_CMS', unwrapAttempts: 0 }),
+        ]);
+      });
+
+      it('never answers plaintext for a recording tampered in any region or cut short anywhere', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        await upload(t, pair);
+        const plaintext = recordingOf(2 * 1024 * 1024);
+        const cms = await encryptRecording(plaintext, [pair.certPem]);
+        const cases: Array<{ what: string; body: Buffer }> = [];
+        for (const region of regionsOf(cms)) {
+          for (const at of new Set([region.start, (region.start + region.end) >> 1, region.end - 1])) {
+            const body = Buffer.from(cms);
+            body[at]! ^= 0x01;
+            cases.push({ what: `${region.name} byte ${at}`, body });
+          }
+        }
+        for (const length of [0, 1, 10, 100, 300, 600, cms.length >> 1, cms.length - 17, cms.length - 1]) {
+          cases.push({ what: `cut to ${length} bytes`, body: cms.subarray(0, length) });
+        }
+        cases.push({ what: 'a trailer appended', body: Buffer.concat([cms, Buffer.from([0, 0])]) });
+        const documented = ['NOT_CMS', 'TOO_MANY_RECIPIENTS', 'NO_MATCHING_KEY', 'INTEGRITY_CHECK_FAILED'];
+        for (const { what, body } of cases) {
+          const res = await play(t, body);
+          expect({ what, status: res.status, documented: documented.includes(res.code ?? '') }).toEqual({
+            what,
+            status: res.code === 'NOT_CMS' || res.code === 'TOO_MANY_RECIPIENTS' ? 400 : 422,
+            documented: true,
+          });
+          expect({ what, leaked: leaks(res.bytes, plaintext) }).toEqual({ what, leaked: false });
+        }
+        expect((await play(t, cms)).bytes.equals(plaintext)).toBe(true);
+      }, 120_000);
+
+      it('returns a 5 MB playback whole, or 413 PAYLOAD_TOO_LARGE where Lambda cannot carry it', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        await upload(t, pair);
+        const plaintext = recordingOf(5_000_000);
+        const res = await play(t, await encryptRecording(plaintext, [pair.certPem]));
+        if (h.name === 'aws') {
+          expect({ status: res.status, code: res.code }).toEqual({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+          expect((await playbackAudit(t))[0]?.details).toMatchObject({
+            outcome: 'failed',
+            code: 'PAYLOAD_TOO_LARGE',
+          });
+        } else {
+          expect(res.status).toBe(200);
+          expect(res.bytes.equals(plaintext)).toBe(true);
+        }
+      }, 120_000);
     });
 
     if (spec.flow === 'azure') {

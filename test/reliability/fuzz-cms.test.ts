@@ -20,7 +20,7 @@ import {
   writeFuzzFigures,
 } from './fuzz-helpers';
 
-const CMS_CODES = ['NOT_CMS', 'NO_MATCHING_KEY', 'INTEGRITY_CHECK_FAILED'];
+const CMS_CODES = ['NOT_CMS', 'NO_MATCHING_KEY', 'INTEGRITY_CHECK_FAILED', 'TOO_MANY_RECIPIENTS'];
 const NOW = new Date();
 
 interface Seed {

@@ -2,7 +2,9 @@
  * The decrypt function: plays back a CMS recording by unwrapping its session key with the
  * tenant's sealed private key (S3 object + KMS data key), and audits every attempt. The body
  * arrives whole (API Gateway buffers it), and the plaintext is returned only once its GCM tag
- * verified: a tampered recording is answered 422, never a partial plaintext.
+ * verified: a tampered recording is answered 422, never a partial plaintext. A Lambda response
+ * carries at most 6 MB (a binary body base64-encoded in it), so a genuine recording of more than
+ * 4 MiB of plaintext is answered 413 PAYLOAD_TOO_LARGE (shared/http/api-handler.ts's default).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';

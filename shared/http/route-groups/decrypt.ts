@@ -4,13 +4,20 @@ import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
 /** The decrypt group's routes, each with its handler. */
 export const decryptRoutes: AnyRoute[] = [
-  withHandler(SPECS.decryptRecording, async ({ deps, principal, params, bodyStream }) => {
-    const session = await decryptRecording(deps, principal, params.tenantId!, bodyStream);
+  withHandler(SPECS.decryptRecording, async ({ deps, principal, params, bodyStream, maxResponseBytes }) => {
+    const playback = await decryptRecording(
+      deps,
+      principal,
+      params.tenantId!,
+      bodyStream,
+      maxResponseBytes === undefined ? {} : { maxPlaintextBytes: maxResponseBytes },
+    );
     return {
       status: 200,
+      headers: { 'content-length': String(playback.bytes) },
       stream: {
-        body: session.plaintext,
-        completed: session.completed,
+        body: playback.plaintext,
+        completed: playback.delivered,
         contentType: 'application/octet-stream',
       },
     };
