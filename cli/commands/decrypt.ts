@@ -28,7 +28,8 @@ does, but OUT is written only once the recording proved genuine (GCM tag verifie
 Options:
   --key KEY             the private key (PKCS#8, PKCS#1 or encrypted PEM)
   --cert CERT           the key's certificate: only its recipient entry is tried (optional;
-                        without it the key is tried on every recipient, as openssl does)
+                        without it the key is tried on the recipients in turn, as openssl
+                        does, at most 4 of them)
   --password PW         password of an encrypted KEY
   --password-file FILE  read the password from the first line of FILE ('-' = standard input)
   --force               replace OUT if it exists
@@ -36,7 +37,8 @@ Options:
   -h, --help            show this help
 
 Errors (exit code 1): NOT_CMS (not a CMS recording), NO_MATCHING_KEY (not encrypted for this
-key), INTEGRITY_CHECK_FAILED (tampered or truncated; nothing is written).
+key), TOO_MANY_RECIPIENTS (more than 16 recipient entries), INTEGRITY_CHECK_FAILED (tampered
+or truncated; nothing is written).
 A progress bar is shown when stderr is a terminal.
 `;
 

@@ -8,11 +8,19 @@ import type { EventPublisher, Logger } from '../../shared/ports';
 
 export type EventConsumer = (event: DomainEvent) => Promise<unknown>;
 
+/** Called once when a consumer failed on an event for the last time, before it is dead-lettered. */
+export type GiveUpHandler = (event: DomainEvent, reason: string) => Promise<unknown>;
+
+interface Subscription {
+  consume: EventConsumer;
+  giveUp: GiveUpHandler | undefined;
+}
+
 const MAX_ATTEMPTS = 5;
 
 export class InProcessEventQueue implements EventPublisher {
-  private readonly consumers = new Map<DomainEventType, EventConsumer[]>();
-  private readonly pending: { event: DomainEvent; consumer: EventConsumer; attempt: number }[] = [];
+  private readonly consumers = new Map<DomainEventType, Subscription[]>();
+  private readonly pending: { event: DomainEvent; consumer: Subscription; attempt: number }[] = [];
   private inFlight = 0;
   private draining = false;
   private waiters: (() => void)[] = [];
@@ -22,8 +30,12 @@ export class InProcessEventQueue implements EventPublisher {
 
   constructor(private readonly logger: Logger) {}
 
-  subscribe(type: DomainEventType, consumer: EventConsumer): void {
-    this.consumers.set(type, [...(this.consumers.get(type) ?? []), consumer]);
+  /**
+   * Delivers events of `type` to `consumer`; `giveUp` runs when the last attempt failed, as the
+   * clouds' consumers do on their final delivery (an assignment's pending mark is cleared there).
+   */
+  subscribe(type: DomainEventType, consumer: EventConsumer, giveUp?: GiveUpHandler): void {
+    this.consumers.set(type, [...(this.consumers.get(type) ?? []), { consume: consumer, giveUp }]);
   }
 
   observe(observer: (event: DomainEvent) => void): void {
@@ -58,9 +70,9 @@ export class InProcessEventQueue implements EventPublisher {
     while (this.pending.length > 0) {
       const item = this.pending.shift()!;
       this.inFlight++;
-      item
-        .consumer(item.event)
-        .catch((error) => {
+      item.consumer
+        .consume(item.event)
+        .catch(async (error) => {
           if (item.attempt >= MAX_ATTEMPTS) {
             this.deadLetters.push(item.event);
             this.logger.error('event dead-lettered', {
@@ -68,6 +80,15 @@ export class InProcessEventQueue implements EventPublisher {
               id: item.event.id,
               error: String(error),
             });
+            try {
+              await item.consumer.giveUp?.(item.event, `not applied after ${item.attempt} attempts`);
+            } catch (giveUpError) {
+              this.logger.error('giving up on a dead-lettered event failed', {
+                type: item.event.type,
+                id: item.event.id,
+                error: String(giveUpError),
+              });
+            }
             return;
           }
           const delay = 20 * 2 ** item.attempt;

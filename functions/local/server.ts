@@ -20,7 +20,7 @@ import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '.
 import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { jsonLogger } from '../../shared/logging';
 import type { Logger, NotificationSink } from '../../shared/ports';
-import { applyIvrAssignment } from '../../shared/usecases/assignments';
+import { abandonIvrAssignment, applyIvrAssignment } from '../../shared/usecases/assignments';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
@@ -237,7 +237,11 @@ export async function startLocalRuntime(
     },
     ...(config.webhookUrl ? { notificationSink: new WebhookSink(config.webhookUrl, logger) } : {}),
   };
-  events.subscribe('IvrAssignmentRequested', (event: DomainEvent) => applyIvrAssignment(deps, event));
+  events.subscribe(
+    'IvrAssignmentRequested',
+    (event: DomainEvent) => applyIvrAssignment(deps, event),
+    (event, reason) => abandonIvrAssignment(deps, event, reason),
+  );
 
   // Before any request (one process owns a data directory), so no upload is in flight.
   await sweepOrphanKeys(deps, await custody.listKeyRefs(), { minAgeMs: 0 });
