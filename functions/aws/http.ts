@@ -8,6 +8,7 @@ import { AppError, AuthError } from '../../shared/errors';
 import {
   type ApiRequest,
   type ApiResponse,
+  bearerToken,
   createRouteHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
@@ -15,6 +16,49 @@ import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { assertServesExactly, type HttpFunctionName, methodsAllowedOn } from './routing';
 import { type HttpApiEvent, type HttpApiHandler, type HttpApiResult, once, VERSION } from './runtime';
+
+/** How API Gateway renders a claim value for the function: strings as they are, arrays "[a b]". */
+function gatewayRendering(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value) && value.every((v) => ['string', 'number', 'boolean'].includes(typeof v))) {
+    return `[${value.map(String).join(' ')}]`;
+  }
+  return undefined;
+}
+
+/**
+ * The claims of the token API Gateway's JWT authorizer verified, with their JSON types back.
+ * The authorizer hands claims on as strings, so a number or a one-element array can no longer be
+ * told from a string; the token it verified still travels in the Authorization header. Its
+ * payload is used only when every claim renders exactly to what the gateway passed on (same
+ * names, same values), so a second token in the header can change no value, only restore types.
+ * Otherwise the gateway's strings are read under their own narrow rules (`api-gateway`).
+ */
+export function authorizerClaims(
+  gatewayClaims: Record<string, unknown>,
+  authorization: string | undefined,
+): { claims: Record<string, unknown>; transport: 'jwt' | 'api-gateway' } {
+  const fallback = { claims: gatewayClaims, transport: 'api-gateway' as const };
+  const token = authorization === undefined ? undefined : bearerToken({ authorization });
+  const payloadPart = token?.split('.')[1];
+  if (payloadPart === undefined) return fallback;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8'));
+  } catch {
+    return fallback;
+  }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return fallback;
+  const typed = payload as Record<string, unknown>;
+  const names = Object.keys(gatewayClaims);
+  const agrees =
+    names.length === Object.keys(typed).length &&
+    names.every(
+      (name) => Object.hasOwn(typed, name) && gatewayRendering(typed[name]) === gatewayClaims[name],
+    );
+  return agrees ? { claims: typed, transport: 'jwt' } : fallback;
+}
 
 /** API Gateway event -> ApiRequest; the claims are those the JWT authorizer verified. */
 export function toApiRequest(event: HttpApiEvent): ApiRequest {
@@ -34,8 +78,16 @@ export function toApiRequest(event: HttpApiEvent): ApiRequest {
     ...(event.body === undefined || event.body === null
       ? {}
       : { body: Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') }),
-    ...(claims ? { verifiedClaims: claims as Record<string, unknown> } : {}),
+    ...(claims ? verifiedClaimsOf(claims as Record<string, unknown>, headers.authorization) : {}),
   };
+}
+
+function verifiedClaimsOf(
+  gatewayClaims: Record<string, unknown>,
+  authorization: string | undefined,
+): Pick<ApiRequest, 'verifiedClaims' | 'verifiedClaimsTransport'> {
+  const { claims, transport } = authorizerClaims(gatewayClaims, authorization);
+  return { verifiedClaims: claims, verifiedClaimsTransport: transport };
 }
 
 /** ApiResponse -> API Gateway result; binary bodies travel base64-encoded. */

@@ -104,18 +104,20 @@ const LINGER_MS = 2_000;
 
 /**
  * Call when answering: if the request's body has not all arrived (the answer did not need it),
- * the rest is read and dropped for at most LINGER_MS, then the connection is closed. Closing at
- * once would reset a client still sending, which then loses the answer (EPIPE) instead of
- * reading its 401, 403, 413 or 421. Returns whether the body was pending.
+ * the connection is closed for good once the answer is out. The answer ends with a FIN, so the
+ * client learns at once that nothing more will be read; the rest of the body is still read and
+ * dropped for at most LINGER_MS, because resetting a client that is still sending makes it lose
+ * the answer (EPIPE) instead of reading its 401, 403, 413 or 421. Returns whether the body was
+ * pending.
  */
-export function lingerOnPendingBody(req: IncomingMessage): boolean {
+export function lingerOnPendingBody(req: IncomingMessage, res: ServerResponse): boolean {
   if (req.complete) return false;
   const socket = req.socket;
   req.resume();
+  res.once('finish', () => socket.end());
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
-  req.once('end', () => clearTimeout(timer));
   return true;
 }
 
@@ -177,7 +179,7 @@ function writeResponse(
     ...headers,
     'content-length': String(Buffer.byteLength(body)),
   });
-  lingerOnPendingBody(req);
+  lingerOnPendingBody(req, res);
   res.end(body);
 }
 

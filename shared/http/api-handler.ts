@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import type { Principal } from '../domain/types';
 import { AppError, AuthError, UnavailableError, ValidationError } from '../errors';
 import type { CoreDeps } from '../usecases/deps';
-import { authorize, principalFromClaims } from './auth';
+import { authorize, type ClaimsTransport, principalFromClaims } from './auth';
 import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
 import type { AnyRoute } from './route-specs';
 import { STATUS_OF } from './status';
@@ -33,6 +33,8 @@ export interface ApiRequest {
    * shared/http/auth.ts for the one exception this transport needs).
    */
   verifiedClaims?: Record<string, unknown>;
+  /** How `verifiedClaims` arrived (default `api-gateway`: flattened to strings). */
+  verifiedClaimsTransport?: ClaimsTransport;
 }
 
 export interface ApiResponse {
@@ -173,7 +175,10 @@ export function createRouteHandler(
     let principal: Principal = { subject: 'anonymous', tenants: [], roles: [] };
     if (route.access !== 'public') {
       principal = request.verifiedClaims
-        ? principalFromClaims(request.verifiedClaims, { transport: 'api-gateway', now: new Date() })
+        ? principalFromClaims(request.verifiedClaims, {
+            transport: request.verifiedClaimsTransport ?? 'api-gateway',
+            now: new Date(),
+          })
         : await options.authenticate(request);
       authorize(principal, route.access.roles, route.access.tenantScoped ? rawParams.tenantId : undefined);
     }

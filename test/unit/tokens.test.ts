@@ -195,13 +195,17 @@ describe('AWS runtime tokens (the read function with API Gateway authorizer clai
       ]),
     );
 
-  const list = (tenant: string, claims: Record<string, string>) =>
+  /** The bearer token API Gateway verified and still forwards in the Authorization header. */
+  const bearer = (claims: Record<string, unknown>) =>
+    `Bearer e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2lnbmF0dXJl`;
+
+  const list = (tenant: string, claims: Record<string, string>, authorization?: string) =>
     read({
       version: '2.0',
       routeKey: 'GET /v1/tenants/{tenantId}/certificates',
       rawPath: `/v1/tenants/${tenant}/certificates`,
       rawQueryString: '',
-      headers: { host: 'api.example' },
+      headers: { host: 'api.example', ...(authorization ? { authorization } : {}) },
       isBase64Encoded: false,
       requestContext: {
         accountId: '123456789012',
@@ -236,6 +240,25 @@ describe('AWS runtime tokens (the read function with API Gateway authorizer clai
     }
 
     expect(statuses).toEqual(Object.fromEntries(cases.map(([name]) => [name, 401])));
+  });
+
+  it('regression #11: refuses every wrong claim type, numbers included, by reading the types of the token the gateway verified', async () => {
+    const statuses: Record<string, number> = {};
+
+    for (const [name, claims] of hostileClaims()) {
+      statuses[name] = (await list('acme', flatten(claims), bearer(claims))).statusCode ?? 0;
+    }
+
+    expect(statuses).toEqual(Object.fromEntries(hostileClaims().map(([name]) => [name, 401])));
+  });
+
+  it('restores no value from the Authorization header: a token that disagrees with the gateway is ignored', async () => {
+    const verified = { sub: 'u', tenant: 'acme', roles: ['decrypt'], iat: NOW(), exp: NOW() + 60 };
+    const forged = { ...verified, tenant: 'beta', roles: ['admin'] };
+
+    // The gateway's claims (tenant acme) decide; the forged payload's beta is not honoured.
+    expect((await list('beta', flatten(verified), bearer(forged))).statusCode).toBe(403);
+    expect((await list('acme', flatten(verified), bearer(forged))).statusCode).toBe(200);
   });
 
   it('accepts the flattened arrays of a well-formed token', async () => {
