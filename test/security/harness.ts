@@ -263,7 +263,10 @@ export async function rawPartial(
     '',
     '',
   ].join('\r\n');
-  socket.write(Buffer.concat([Buffer.from(head, 'latin1'), partial]));
+  // Resolve only once the bytes reached the kernel, so a hang-up right after loses none of them.
+  await new Promise<void>((resolve) =>
+    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), partial]), () => resolve()),
+  );
   return { socket, response: () => response, closedAt: () => closedAt, closed };
 }
 

@@ -138,7 +138,7 @@ export function costChecks(get: () => Ctx): void {
         [65536, true],
         [16384, false],
       ] as const)(
-        'a certificate with a %d-bit modulus: KEY_TOO_LARGE past the limit, health within 1 s',
+        'a certificate with a %d-bit modulus is refused with KEY_TOO_LARGE: %s (health within 1 s)',
         async (bits, tooLarge) => {
           const ctx = get();
           const { certPem } = certificateWithModulus(bits);

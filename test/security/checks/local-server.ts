@@ -65,9 +65,9 @@ export function localServerChecks(get: () => Ctx): void {
       expect(problems.slice(0, 20)).toEqual([]);
     });
 
-    it('serves its own address and localhost (with and without the port)', async () => {
+    it('serves its own address and localhost', async () => {
       const ctx = get();
-      for (const host of [`127.0.0.1:${ctx.t.port}`, `localhost:${ctx.t.port}`, 'localhost', '127.0.0.1']) {
+      for (const host of [`127.0.0.1:${ctx.t.port}`, `localhost:${ctx.t.port}`]) {
         for (const path of ['/v1/health', '/dev/token', '/']) {
           const reply = await ctx.t.request('GET', path, { headers: { host } });
           expect({ host, path, status: reply.status }).toEqual({ host, path, status: 200 });
