@@ -10,6 +10,19 @@ import { hostileRsaCases } from '../../helpers/hostile-rsa';
 import { LeakScanner } from '../../reliability/helpers';
 import type { Ctx } from '../context';
 
+/**
+ * The key as the runtime's flow takes it: the Azure flow refuses PKCS#1 (PKCS8_REQUIRED) before
+ * looking at the parameters, so a PKCS#1 case is sent there as PKCS#8 with the same fields.
+ */
+function asFlowTakes(ctx: Ctx, pem: string): string {
+  if (ctx.t.runtime.flow !== 'azure' || !pem.includes('BEGIN RSA PRIVATE KEY')) return pem;
+  try {
+    return createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch {
+    return pem;
+  }
+}
+
 export function hostileKeyChecks(get: () => Ctx): void {
   describe('hostile RSA parameters (threat model: keys from outside)', () => {
     it('regression #2/#3: refuses every hostile case with its code, stores nothing, stays up', async () => {
@@ -26,7 +39,10 @@ export function hostileKeyChecks(get: () => Ctx): void {
         const reply = await ctx.t.request('POST', `/v1/tenants/${ctx.tenant}/certificates`, {
           token: admin,
           contentType: 'application/json',
-          body: JSON.stringify({ certificate: c.certificatePem, privateKey: c.privateKeyPem }),
+          body: JSON.stringify({
+            certificate: c.certificatePem,
+            privateKey: asFlowTakes(ctx, c.privateKeyPem),
+          }),
         });
         if (reply.status !== 400 || reply.json?.error?.code !== c.expectedCode)
           problems.push(
