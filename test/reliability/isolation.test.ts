@@ -33,6 +33,8 @@ const RUNTIMES: RuntimeSpec[] = [
 ];
 
 describe.each(RUNTIMES)('tenant isolation on the $name runtime', (spec) => {
+  // Start-up (up to 120 s for an emulated cloud), two uploads, two applied assignments, a scan (#19).
+  const setupMs = (spec.startTimeoutMs ?? 30_000) + 120_000;
   let h: Harness;
   const A = `iso-a-${randomUUID().slice(0, 8)}`;
   const B = `iso-b-${randomUUID().slice(0, 8)}`;
@@ -101,51 +103,43 @@ describe.each(RUNTIMES)('tenant isolation on the $name runtime', (spec) => {
     };
   }
 
-  beforeAll(
-    async () => {
-      h = await startRuntime({ ...spec, env: { ...spec.env, LOG_LEVEL: 'warn' } });
-      tokenA = await h.token({ tenants: [A], roles: ['admin', 'decrypt'], subject: 'admin-a' });
-      tokenB = await h.token({ tenants: [B], roles: ['admin', 'decrypt'], subject: 'admin-b' });
-      operator = await h.token({ tenants: [], roles: ['operator'], subject: 'operator' });
-      pairA = freshPair();
-      // B's certificate expires soon, so the expiry scan gives B notifications A must never see.
-      pairB = freshPair({ days: 20 });
-      certA = await upload(A, tokenA, pairA);
-      certB = await upload(B, tokenB, pairB);
-      for (const [tenant, token, cert] of [
-        [A, tokenA, certA],
-        [B, tokenB, certB],
-      ] as const) {
-        const assigned = await call(
-          'PUT',
-          `/v1/tenants/${tenant}/ivr-profiles/record/recording-certificate`,
-          {
-            token,
-            json: { certificateId: cert },
-          },
+  beforeAll(async () => {
+    h = await startRuntime({ ...spec, env: { ...spec.env, LOG_LEVEL: 'warn' } });
+    tokenA = await h.token({ tenants: [A], roles: ['admin', 'decrypt'], subject: 'admin-a' });
+    tokenB = await h.token({ tenants: [B], roles: ['admin', 'decrypt'], subject: 'admin-b' });
+    operator = await h.token({ tenants: [], roles: ['operator'], subject: 'operator' });
+    pairA = freshPair();
+    // B's certificate expires soon, so the expiry scan gives B notifications A must never see.
+    pairB = freshPair({ days: 20 });
+    certA = await upload(A, tokenA, pairA);
+    certB = await upload(B, tokenB, pairB);
+    for (const [tenant, token, cert] of [
+      [A, tokenA, certA],
+      [B, tokenB, certB],
+    ] as const) {
+      const assigned = await call('PUT', `/v1/tenants/${tenant}/ivr-profiles/record/recording-certificate`, {
+        token,
+        json: { certificateId: cert },
+      });
+      expect(assigned.status).toBe(202);
+      // Wait for this very request to be applied (on the azure flow the upload's own automatic
+      // assignment may already show the certificate as active while this one is still queued).
+      await eventually(async () => {
+        const audit = await call('GET', `/v1/tenants/${tenant}/audit`, { token });
+        return (audit.body?.items ?? []).some(
+          (e: { action: string; details?: { requestId?: string } }) =>
+            e.action === 'ivr.assign.applied' && e.details?.requestId === assigned.body.requestId,
         );
-        expect(assigned.status).toBe(202);
-        // Wait for this very request to be applied (on the azure flow the upload's own automatic
-        // assignment may already show the certificate as active while this one is still queued).
-        await eventually(async () => {
-          const audit = await call('GET', `/v1/tenants/${tenant}/audit`, { token });
-          return (audit.body?.items ?? []).some(
-            (e: { action: string; details?: { requestId?: string } }) =>
-              e.action === 'ivr.assign.applied' && e.details?.requestId === assigned.body.requestId,
-          );
-        });
-        const screen = await call('PATCH', `/v1/tenants/${tenant}/screen-recording-certificates`, {
-          token,
-          json: { add: [cert] },
-        });
-        expect(screen.status).toBe(200);
-      }
-      const scan = await call('POST', '/v1/expiry-scan', { token: operator, json: {} });
-      expect(scan.status).toBe(200);
-      // Start-up (up to 120 s for an emulated cloud) plus two uploads, two applied assignments and a scan (#19).
-    },
-    (spec.startTimeoutMs ?? 30_000) + 120_000,
-  );
+      });
+      const screen = await call('PATCH', `/v1/tenants/${tenant}/screen-recording-certificates`, {
+        token,
+        json: { add: [cert] },
+      });
+      expect(screen.status).toBe(200);
+    }
+    const scan = await call('POST', '/v1/expiry-scan', { token: operator, json: {} });
+    expect(scan.status).toBe(200);
+  }, setupMs);
 
   afterAll(async () => {
     await h?.stop();
