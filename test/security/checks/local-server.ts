@@ -83,7 +83,9 @@ export function localServerChecks(get: () => Ctx): void {
       const entries = walkModes(ctx.t.h.dataDir);
       const names = entries.map((e) => relative(ctx.t.h.dataDir, e.path));
       // The check is not vacuous: the database (WAL mode) and the keystore are there.
-      expect(names).toEqual(expect.arrayContaining(['reccert.db', 'token.secret']));
+      expect(names).toEqual(
+        expect.arrayContaining(['reccert.db', 'reccert.db-wal', 'token.secret', 'master.key', 'keys']),
+      );
       const wrong = entries
         .filter((e) => e.mode !== (e.dir ? 0o700 : 0o600))
         .map((e) => `${relative(ctx.t.h.dataDir, e.path)} ${e.mode.toString(8)}`);
