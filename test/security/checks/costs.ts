@@ -78,6 +78,55 @@ export function costChecks(get: () => Ctx): void {
       },
     );
 
+    describe('PEM scanning (DESIGN 9: linear in the input)', () => {
+      /** `unit` repeated to fill `room` bytes of a JSON body (escapes counted). */
+      const filler = (unit: string, room: number) =>
+        unit.repeat(Math.floor(room / (JSON.stringify(unit).length - 2)));
+      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+      it.each([
+        ['-----BEGIN A-----'],
+        ['-----BEGIN CERTIFICATE-----\n'],
+        ['-----END A-----\n-----BEGIN A-----'],
+      ])(
+        'regression #10: a 64 KiB body of repeated %j costs about what 64 KiB of plain text does',
+        async (unit) => {
+          const ctx = get();
+          const problems: string[] = [];
+          for (const route of UPLOAD_SHAPED) {
+            const token = await tokenFor(ctx, route);
+            // The real key beside the certificate, so whichever field is read first, the filler is scanned.
+            const key = route.operationId === 'verifyKey' ? {} : { privateKey: ctx.pair.keyPem };
+            const room = LIMIT - JSON.stringify(key).length - 100;
+            const field = route.operationId === 'verifyKey' ? 'privateKey' : 'certificate';
+            const send = async (text: string) => {
+              const reply = await ctx.t.request(route.method, pathOf(route, ctx.values), {
+                token,
+                contentType: 'application/json',
+                body: JSON.stringify({ [field]: text, ...key }),
+              });
+              if (reply.status !== 400 || !route.errors.includes(reply.json?.error?.code))
+                problems.push(`${route.operationId}: ${reply.status} ${reply.json?.error?.code ?? ''}`);
+              return reply.ms;
+            };
+            // Medians of alternating runs, so a busy machine slows both alike.
+            const plain: number[] = [];
+            const hostile: number[] = [];
+            for (let i = 0; i < 5; i++) {
+              plain.push(await send(filler('A', room)));
+              hostile.push(await send(filler(unit, room)));
+            }
+            // Linear scanning adds about a millisecond; the quadratic scan of #10 added 100 ms to 1 s.
+            if (median(hostile) - median(plain) > 40)
+              problems.push(
+                `${route.operationId}: ${median(hostile)} ms against ${median(plain)} ms for plain text`,
+              );
+          }
+          expect(problems).toEqual([]);
+        },
+      );
+    });
+
     describe('key-derivation cost of an encrypted private key (regression class of #6)', () => {
       it.each(KDF_KEYS.map((k) => [k.what, k] as const))('%s', async (_what, k) => {
         const ctx = get();
