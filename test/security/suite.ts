@@ -11,6 +11,7 @@ import { costChecks } from './checks/costs';
 import { idChecks } from './checks/ids';
 import { hostileKeyChecks, leakChecks } from './checks/keys';
 import { localServerChecks } from './checks/local-server';
+import { operatorChecks } from './checks/operator';
 import { recordingChecks, streamedAuditChecks, tamperChecks } from './checks/recordings';
 import { tokenChecks } from './checks/tokens';
 import { type Ctx, smallRecording } from './context';
@@ -63,6 +64,7 @@ export function describeSecurity(runtime: SecurityRuntime): void {
     costChecks(get);
     idChecks(get);
     tokenChecks(get);
+    operatorChecks(get);
     hostileKeyChecks(get);
     recordingChecks(get);
     if (runtime.local) streamedAuditChecks(get);
