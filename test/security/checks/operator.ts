@@ -27,10 +27,8 @@ export function operatorChecks(get: () => Ctx): void {
         contentType: 'application/json',
         body: JSON.stringify({ now: now() }),
       });
-      expect({ status: reply.status, code: reply.json?.error?.code }).toEqual({
-        status: 400,
-        code: 'VALIDATION_ERROR',
-      });
+      expect(reply.status).toBe(400);
+      expect(scan().errors).toContain(reply.json?.error?.code);
       const after = await ctx.t.request('GET', `/v1/tenants/${ctx.tenant}/notifications`, { token: reader });
       expect(after.json?.items).toEqual(before.json?.items);
     });
