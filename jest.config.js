@@ -5,17 +5,34 @@ const path = require('node:path');
 
 const transform = { '^.+\\.tsx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 
+// Each project's timeout is sized to the heaviest work one of its tests or hooks starts (an
+// emulator start, a CLI process, a fuzz run, the schemathesis run), with room for a slow, busy
+// 2-core machine. RECCERT_TEST_TIMEOUT_SCALE stretches them all on a slower one; the reliability
+// project's fuzzers also scale with RECCERT_FUZZ_SCALE, as their case counts do.
 const kinds = [
-  { name: 'unit', timeout: 30_000 },
-  { name: 'contract', timeout: 60_000 },
+  { name: 'unit', timeout: 60_000 },
+  { name: 'contract', timeout: 120_000 },
   { name: 'recording', timeout: 300_000 },
-  { name: 'cli', timeout: 60_000 },
+  { name: 'cli', timeout: 120_000 },
   { name: 'aws', timeout: 120_000 },
   { name: 'azure', timeout: 120_000 },
   { name: 'infra', timeout: 300_000 },
   { name: 'browser', timeout: 120_000 },
-  { name: 'reliability', timeout: 300_000 },
+  { name: 'reliability', timeout: 300_000, scaledBy: 'RECCERT_FUZZ_SCALE' },
+  { name: 'security', timeout: 300_000 },
 ];
+
+const positive = (value, fallback) => {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+};
+const slowMachine = positive(process.env.RECCERT_TEST_TIMEOUT_SCALE, 1);
+
+/** The timeout of a project's tests and hooks in ms. */
+function timeoutOf(kind) {
+  const work = kind.scaledBy ? Math.max(1, positive(process.env[kind.scaledBy], 1)) : 1;
+  return Math.round(kind.timeout * slowMachine * work);
+}
 
 const only = process.env.RECCERT_TEST_PROJECTS?.split(',').filter(Boolean);
 
@@ -36,6 +53,9 @@ module.exports = {
         ...(fs.existsSync(setup) ? { globalSetup: setup } : {}),
         ...(fs.existsSync(teardown) ? { globalTeardown: teardown } : {}),
         slowTestThreshold: 30,
+        // jest-circus applies only the global testTimeout; this setup file applies the project's (#19).
+        setupFilesAfterEnv: [path.join(__dirname, 'test', 'helpers', 'project-timeout.ts')],
+        globals: { __RECCERT_PROJECT_TIMEOUT_MS__: timeoutOf(k) },
       };
     }),
 };

@@ -17,7 +17,8 @@ let moto: MotoServer | undefined;
 beforeAll(async () => {
   ensureMotoInstalled();
   moto = await startMoto();
-}, 120_000);
+  // The first run installs moto into .venv-moto (network-bound) before starting it (#19).
+}, 480_000);
 
 afterAll(async () => {
   if (moto) await stopMoto(moto.pid);

@@ -145,7 +145,8 @@ beforeAll(async () => {
   const plaintext = Buffer.from('fuzzed recording '.repeat(10));
   recording = { cms: await encrypt(plaintext, [certPem]), plaintext };
   recordings = new DerSeeds([recording.cms]);
-}, 60_000);
+  // An in-process runtime, RSA keys and an upload: seconds on an idle machine, much more on a busy one (#19).
+}, 120_000);
 
 afterAll(async () => {
   await h?.stop();

@@ -33,6 +33,8 @@ const RUNTIMES: RuntimeSpec[] = [
 ];
 
 describe.each(RUNTIMES)('tenant isolation on the $name runtime', (spec) => {
+  // Start-up (up to 120 s for an emulated cloud), two uploads, two applied assignments, a scan (#19).
+  const setupMs = (spec.startTimeoutMs ?? 30_000) + 120_000;
   let h: Harness;
   const A = `iso-a-${randomUUID().slice(0, 8)}`;
   const B = `iso-b-${randomUUID().slice(0, 8)}`;
@@ -137,7 +139,7 @@ describe.each(RUNTIMES)('tenant isolation on the $name runtime', (spec) => {
     }
     const scan = await call('POST', '/v1/expiry-scan', { token: operator, json: {} });
     expect(scan.status).toBe(200);
-  }, 180_000);
+  }, setupMs);
 
   afterAll(async () => {
     await h?.stop();

@@ -19,6 +19,18 @@ const CHECKS = ['not_a_server_error', 'response_schema_conformance', 'status_cod
 /** Examples per operation: about 40 s on this 2-core machine for the 15 operations. */
 const MAX_EXAMPLES = Number(process.env.RECCERT_SCHEMATHESIS_EXAMPLES ?? '100');
 const TOOL_BUG = 'AST constructor recursion depth mismatch';
+/**
+ * The run's budget follows its work (#19: the 60 s default cut it off on a loaded 2-core machine):
+ * about 1,500 cases at the default 100 examples take some 40 s on an idle one (70 s seen on a
+ * loaded one); 200 ms a case (15 operations) leaves over 7 times that, and never under 5 minutes.
+ */
+const OPERATIONS = 15;
+const RUN_MS = Math.max(300_000, MAX_EXAMPLES * OPERATIONS * 200);
+// The run's test gets its budget and a minute more (the project's 5 minutes may not be enough).
+jest.setTimeout(RUN_MS + 60_000);
+/** Installing the pinned schemathesis (first run only) is network-bound. */
+const INSTALL_MS = 480_000;
+const SETUP_MS = INSTALL_MS + 120_000;
 const SEED = Number(process.env.RECCERT_SCHEMATHESIS_SEED ?? String(Date.now() % 2 ** 31));
 
 interface Report {
@@ -43,7 +55,7 @@ beforeAll(async () => {
   // Idempotent; installs the pinned version once (serialised by a lock).
   execFileSync('bash', [join(ROOT, 'scripts/emulators/schemathesis.sh')], {
     stdio: 'inherit',
-    timeout: 280_000,
+    timeout: INSTALL_MS,
   });
   work = mkdtempSync(join(tmpdir(), 'reccert-schemathesis-'));
   h = await startRuntime({
@@ -86,7 +98,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-}, 300_000);
+}, SETUP_MS);
 
 afterAll(async () => {
   await h?.stop();
@@ -124,7 +136,7 @@ describe('schemathesis against the OpenAPI document of the local runtime', () =>
       execFile(
         join(ROOT, '.venv-schemathesis/bin/schemathesis'),
         args,
-        { cwd: work, timeout: 240_000, maxBuffer: 32 * 1024 * 1024 },
+        { cwd: work, timeout: RUN_MS, maxBuffer: 32 * 1024 * 1024 },
         (error, stdout, stderr) => {
           const exit = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
           done({ code: exit, output: `${stdout}\n${stderr}` });
