@@ -7,6 +7,8 @@ echo "== lint and format (biome)"
 npx biome ci .
 echo "== typecheck (tsc)"
 npx tsc -p tsconfig.json --noEmit
+# The admin page's ES modules, checked from their JSDoc (// @ts-check).
+npx tsc -p tsconfig.web.json --noEmit
 echo "== tests (jest)"
 # Every temporary file of the run (data dirs, sealed test keys, generated recordings) lives under
 # one folder that is removed afterwards, whatever the outcome.

@@ -1,3 +1,4 @@
+// @ts-check
 // Deployment settings of the admin page. Edit this one file when the page is hosted apart from
 // the API (for example beside the AWS or Azure deployment): point apiBaseUrl at the API's base URL,
 // without the trailing /v1 and without a trailing slash, e.g. 'https://api.example.com'.

@@ -1,0 +1,124 @@
+// @ts-check
+// The client of the HTTP API v1, the only thing this page talks to: calls with the session's
+// token, errors as ApiError with the API's code, and plain words for any error.
+
+import config from './config.js';
+import * as session from './session.js';
+
+/** An error answer of the API (or no answer at all: status 0, code NETWORK). */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   * @param {Record<string, any>} [details]
+   */
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    /** @type {Record<string, any>} */
+    this.details = details ?? {};
+  }
+}
+
+const base = String(config.apiBaseUrl ?? '').replace(/\/+$/, '');
+
+/** The path of a route of the chosen tenant. @param {string} suffix */
+export const tenantPath = (suffix) => `/v1/tenants/${encodeURIComponent(session.tenant())}${suffix}`;
+
+/**
+ * Calls the API. Resolves with the parsed JSON body (or null for 204), rejects with ApiError; a
+ * 401 ends the session.
+ * @param {string} method
+ * @param {string} path
+ * @param {{json?: unknown, form?: FormData, auth?: boolean}} [opts]
+ * @returns {Promise<any>}
+ */
+export async function api(method, path, opts = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (opts.auth !== false && session.token()) headers.Authorization = `Bearer ${session.token()}`;
+  /** @type {BodyInit | undefined} */
+  let body;
+  if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  } else if (opts.form) {
+    body = opts.form;
+  }
+  let res;
+  try {
+    res = await fetch(base + path, { method, headers, body, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The API could not be reached. Check the connection and try again.');
+  }
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const e = data?.error;
+    const err = new ApiError(
+      res.status,
+      e?.code ?? `HTTP_${res.status}`,
+      e?.message ?? `The API answered ${res.status} ${res.statusText}.`,
+      e?.details,
+    );
+    if (res.status === 401 && opts.auth !== false) {
+      session.end('Your session is no longer valid (the API answered 401). Sign in again.');
+    }
+    throw err;
+  }
+  return data;
+}
+
+/**
+ * Reads every page of a list route.
+ * @param {string} path
+ * @returns {Promise<any[]>}
+ */
+export async function listAll(path) {
+  const items = [];
+  /** @type {string | undefined} */
+  let cursor;
+  for (let page = 0; page < 50; page++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const data = await api('GET', cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
+    items.push(...(data?.items ?? []));
+    cursor = data?.nextCursor;
+    if (!cursor) break;
+  }
+  return items;
+}
+
+/**
+ * Plain words for an ApiError (or anything thrown).
+ * @param {unknown} err
+ */
+export function describe(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 403) return `Not allowed: ${err.message}`;
+    return err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The local server's development token, or null where it hands none out. */
+export async function fetchDevToken() {
+  try {
+    const res = await fetch(`${base}/dev/token`, {
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+    });
+    if (!res.ok) return null;
+    const data = await res.json();
+    return typeof data?.token === 'string' ? /** @type {string} */ (data.token) : null;
+  } catch {
+    return null;
+  }
+}
