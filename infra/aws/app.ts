@@ -1,6 +1,7 @@
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/aws/app.ts`). `npx cdk synth` works offline; deploy
- * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`.
+ * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`, and
+ * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC.
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -9,15 +10,21 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ReccertStack } from './reccert-stack';
 
 /** Builds the app with its stack and the cdk-nag checks; tests call this too. */
-export function buildApp(options: { outdir?: string } = {}): { app: App; stack: ReccertStack } {
+export function buildApp(options: { outdir?: string; context?: Record<string, unknown> } = {}): {
+  app: App;
+  stack: ReccertStack;
+} {
   const app = new App({
     ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
     // Server access logs are delivered through a bucket policy, not ACLs (the log bucket keeps
     // ObjectOwnership BucketOwnerEnforced, so ACLs stay disabled).
-    context: { '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true },
+    context: { '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true, ...options.context },
   });
+  // From the command line a context value is a string.
+  const scanHour: unknown = app.node.tryGetContext('scanHourUtc');
   const stack = new ReccertStack(app, 'Reccert', {
     description: 'reccert: recording certificates and keys (AWS flow)',
+    ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };

@@ -40,6 +40,14 @@ afterAll(() => {
   fs.rmSync(outdir, { recursive: true, force: true });
 });
 
+/** The TypeScript files under a folder, with their text. */
+function sourcesOf(dir: string): { file: string; source: string }[] {
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => ({ file, source: fs.readFileSync(path.join(dir, file), 'utf8') }));
+}
+
 function resourcesOf(type: string) {
   return Object.entries(raw.Resources).filter(([, r]) => r.Type === type);
 }
@@ -92,15 +100,55 @@ describe('ReccertStack (AWS CDK)', () => {
     });
 
     it('justifies every acknowledgement in a code comment next to it', () => {
-      const source = fs.readFileSync(path.join(ROOT, 'infra', 'aws', 'reccert-stack.ts'), 'utf8');
+      const sources = sourcesOf(path.join(ROOT, 'infra', 'aws'));
 
-      const acknowledgements = source.split('Validations.of(').slice(1);
-      const rulesAcknowledged = [...source.matchAll(/id: `?'?(AwsSolutions-[A-Z0-9]+)/g)].map((m) => m[1]);
-
+      const acknowledgements = sources.flatMap(({ source }) => source.split('Validations.of(').slice(1));
       expect(acknowledgements.length).toBeGreaterThan(0);
-      for (const rule of new Set(rulesAcknowledged)) {
-        expect(source).toMatch(new RegExp(`// ${rule}: \\S+`));
+      for (const { file, source } of sources) {
+        const rulesAcknowledged = [...source.matchAll(/id: `?'?(AwsSolutions-[A-Z0-9]+)/g)].map((m) => m[1]);
+        for (const rule of new Set(rulesAcknowledged)) {
+          expect({ file, justified: new RegExp(`// ${rule}: \\S+`).test(source) }).toEqual({
+            file,
+            justified: true,
+          });
+        }
       }
+    });
+  });
+
+  describe('logical ids', () => {
+    // A changed logical id replaces the resource on update: a new empty table, bucket or key with
+    // the deployed data left outside the stack, a new API URL, or (for the SQS event source) a
+    // failed update, since Lambda refuses a second mapping of the same queue and function.
+    it('keeps the ids the deployed stack has, though the resources are grouped in parts', () => {
+      const pinned = {
+        KeystoreKey93162D1F: 'AWS::KMS::Key',
+        MessagingKey9A79A2B1: 'AWS::KMS::Key',
+        AccessLogsBucket83982689: 'AWS::S3::Bucket',
+        KeyBucketDB247822: 'AWS::S3::Bucket',
+        TableCD117FA1: 'AWS::DynamoDB::GlobalTable',
+        BusEA82B648: 'AWS::Events::EventBus',
+        AssignmentQueue2C3AEE16: 'AWS::SQS::Queue',
+        AssignmentDeadLetterQueueB8396663: 'AWS::SQS::Queue',
+        ExpiryTopic0213C3F0: 'AWS::SNS::Topic',
+        ReadLogs83AA0EF2: 'AWS::Logs::LogGroup',
+        WriteLogs19F476F5: 'AWS::Logs::LogGroup',
+        DecryptLogsD1FE9B6D: 'AWS::Logs::LogGroup',
+        AssignmentConsumerLogs5A58B13D: 'AWS::Logs::LogGroup',
+        ExpiryScanLogs4BCF26D5: 'AWS::Logs::LogGroup',
+        HttpApiAccessLogs4B419BF6: 'AWS::Logs::LogGroup',
+        HttpApiF5A9A8A7: 'AWS::ApiGatewayV2::Api',
+        ReadFunction9BA9B3F3: 'AWS::Lambda::Function',
+        ExpiryScanFunction90EA5BD1: 'AWS::Lambda::Function',
+        AssignmentConsumerFunctionSqsEventSourceReccertAssignmentQueue8BDC8076ADAD6047:
+          'AWS::Lambda::EventSourceMapping',
+      };
+
+      const types = Object.fromEntries(Object.keys(pinned).map((id) => [id, raw.Resources[id]?.Type]));
+
+      expect(types).toEqual(pinned);
+      // The bus's name, which CDK derives from its path, is kept too (a new name replaces it).
+      expect(raw.Resources.BusEA82B648?.Properties.Name).toBe('ReccertBus86DB8A4F');
     });
   });
 
@@ -417,11 +465,31 @@ describe('ReccertStack (AWS CDK)', () => {
       });
     });
 
-    it('runs the expiry scan daily from EventBridge Scheduler', () => {
+    it('runs the expiry scan daily at 02:00 UTC from EventBridge Scheduler, as every runtime does (DESIGN 5)', () => {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
-        ScheduleExpression: 'cron(0 3 * * ? *)',
+        ScheduleExpression: 'cron(0 2 * * ? *)',
+        ScheduleExpressionTimezone: 'Etc/UTC',
         Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalIds['expiry-scan'], 'Arn'] } }),
       });
+    });
+
+    it('runs the scan at the hour given as the scanHourUtc context, and refuses one that is no hour', () => {
+      // No bundling: only the schedule is looked at.
+      const quick = { 'aws:cdk:bundling-stacks': [] };
+      const hourOutdir = () => fs.mkdtempSync(path.join(outdir, 'hour-'));
+      const { stack } = buildApp({
+        outdir: hourOutdir(),
+        context: { ...quick, scanHourUtc: '5' },
+      });
+
+      Template.fromStack(stack).hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'cron(0 5 * * ? *)',
+      });
+      for (const bad of ['24', '-1', '2.5', 'two']) {
+        expect(() => buildApp({ outdir: hourOutdir(), context: { ...quick, scanHourUtc: bad } })).toThrow(
+          /scanHourUtc must be a whole hour/,
+        );
+      }
     });
 
     it('encrypts the notification topic with a customer-managed key', () => {

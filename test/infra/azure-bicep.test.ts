@@ -1,8 +1,10 @@
 /**
- * Checks the Azure Bicep (infra/azure) with checkov, pinned in .venv-checkov/ by
- * scripts/emulators/checkov.sh, plus the rules of the design that checkov does not know about.
- * The Bicep CLI itself cannot be installed here (it ships outside the reachable registries), so
- * compilation is not checked; checkov parses Bicep on its own.
+ * Checks the Azure Bicep (infra/azure: main.bicep and the modules it composes) with checkov,
+ * pinned in .venv-checkov/ by scripts/emulators/checkov.sh, plus the rules of the design that
+ * checkov does not know about. The Bicep CLI itself cannot be installed here (it ships outside
+ * the reachable registries), so compilation is not checked; checkov parses Bicep on its own (a
+ * syntax error is a parsing error), and the wiring between main.bicep and its modules (params
+ * passed, outputs read) is checked here instead.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +13,20 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '..', '..');
 const BICEP_DIR = path.join(ROOT, 'infra', 'azure');
 const MAIN = path.join(BICEP_DIR, 'main.bicep');
+
+/** main.bicep and every module, with their text. */
+const FILES = [
+  'main.bicep',
+  ...fs
+    .readdirSync(path.join(BICEP_DIR, 'modules'))
+    .filter((f) => f.endsWith('.bicep'))
+    .map((f) => `modules/${f}`),
+].map((file) => ({ file, text: fs.readFileSync(path.join(BICEP_DIR, file), 'utf8') }));
+
+/** The names a Bicep file declares with `param` or `output`. */
+function declared(text: string, keyword: 'param' | 'output'): string[] {
+  return [...text.matchAll(new RegExp(`^${keyword} (\\w+) `, 'gm'))].map((m) => m[1]!).sort();
+}
 
 interface CheckovCheck {
   check_id: string;
@@ -53,9 +69,9 @@ function runCheckovKeepingReport(): CheckovReport {
   }
 }
 
-describe('infra/azure/main.bicep', () => {
+describe('infra/azure (main.bicep and its modules)', () => {
   let report: CheckovReport;
-  const source = fs.readFileSync(MAIN, 'utf8');
+  const source = FILES.map((f) => f.text).join('\n');
 
   beforeAll(() => {
     report = runCheckovKeepingReport();
@@ -120,17 +136,51 @@ describe('infra/azure/main.bicep', () => {
   });
 
   it('names every role assignment in a comment that says why', () => {
-    const lines = source.split('\n');
-    const assignments = lines
-      .map((line, i) => ({ line, i }))
-      .filter(({ line }) => /^resource \w+ 'Microsoft\.Authorization\/roleAssignments@/.test(line));
+    const assignments = FILES.flatMap(({ file, text }) => {
+      const lines = text.split('\n');
+      return lines
+        .map((line, i) => ({ file, line, previous: lines[i - 1] ?? '' }))
+        .filter(({ line }) => /^resource \w+ 'Microsoft\.Authorization\/roleAssignments@/.test(line));
+    });
 
     expect(assignments.length).toBeGreaterThanOrEqual(5);
-    for (const { i } of assignments) {
-      expect(lines[i - 1]).toMatch(/^\/\/ /);
+    for (const { file, previous } of assignments) {
+      expect({ file, previous }).toEqual({ file, previous: expect.stringMatching(/^\/\/ /) });
     }
     expect(source).not.toMatch(
       /'8e3af657-a8ff-443c-a75c-2fe8c4bcb635'|'b24988ac-6180-42a0-ab88-20f7382dd24c'/,
     );
+  });
+
+  it('composes modules that get exactly the params they declare and give the outputs main reads', () => {
+    const main = fs.readFileSync(MAIN, 'utf8');
+    const modules = [...main.matchAll(/^module (\w+) '([^']+)' = \{\n([\s\S]*?)^\}/gm)].map((m) => ({
+      symbol: m[1]!,
+      file: m[2]!,
+      passed: [...(m[3] ?? '').matchAll(/^ {4}(\w+):/gm)].map((p) => p[1]!).sort(),
+    }));
+
+    expect(modules.map((m) => m.file).sort()).toEqual(
+      FILES.map((f) => f.file)
+        .filter((f) => f !== 'main.bicep')
+        .sort(),
+    );
+    for (const { symbol, file, passed } of modules) {
+      const text = fs.readFileSync(path.join(BICEP_DIR, file), 'utf8');
+      expect({ file, passed }).toEqual({ file, passed: declared(text, 'param') });
+      const read = [...main.matchAll(new RegExp(`\\b${symbol}\\.outputs\\.(\\w+)`, 'g'))].map((m) => m[1]!);
+      expect({ file, missing: read.filter((o) => !declared(text, 'output').includes(o)) }).toEqual({
+        file,
+        missing: [],
+      });
+    }
+    // One thing each: main names and composes, the modules hold the resources.
+    expect(main).not.toMatch(/^resource /m);
+    expect(declared(main, 'output')).toEqual([
+      'functionAppHostName',
+      'functionAppName',
+      'keyVaultUri',
+      'storageAccountName',
+    ]);
   });
 });

@@ -1,0 +1,169 @@
+// The Function App: Flex Consumption (Linux, Node 20) with a system-assigned managed identity.
+// Every data-plane call (Key Vault, Table, Queue, the host's own storage, Application Insights)
+// uses that identity; no connection string with a key and no secret is set here.
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Name of the Function App.')
+param name string
+
+@description('Region of the plan and the app.')
+param location string
+
+@description('Subnet the app integrates with (its outbound traffic to storage and vault).')
+param functionsSubnetId string
+
+@description('Storage account of the Functions host state (identity-based).')
+param storageAccountName string
+
+@description('Blob container URL the app package is deployed to.')
+param deploymentStorageUrl string
+
+@description('Application Insights component the app sends telemetry to (with its managed identity).')
+param applicationInsightsName string
+
+@description('RECCERT_KEY_VAULT_URL: the vault of the tenant keys.')
+param keyVaultUri string
+
+@description('RECCERT_TABLE_ENDPOINT: the table endpoint of the storage account.')
+param tableEndpoint string
+
+@description('RECCERT_QUEUE_ENDPOINT: the queue endpoint of the storage account.')
+param queueEndpoint string
+
+@description('Issuer the API accepts in bearer JWTs.')
+param jwtIssuer string
+
+@description('Audience the API accepts in bearer JWTs.')
+param jwtAudience string
+
+@description('JWKS URL of the token issuer.')
+param jwksUri string
+
+@description('Maximum Flex Consumption instances (bounds checked in main.bicep).')
+param maximumInstanceCount int
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+    // Instances spread over availability zones (the region must offer zones for Flex Consumption).
+    zoneRedundant: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  //checkov:skip=CKV_AZURE_17:Callers authenticate with bearer JWTs validated in code (DESIGN section 4); TLS client certificates are not part of the API contract.
+  //checkov:skip=CKV_AZURE_222:The v1 HTTP API is the product's public interface for tenant administrators; every route but health and openapi requires a validated JWT and per-tenant authorization.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count; it scales per execution (and keeps instances warm through alwaysReady, not numberOfWorkers).
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    virtualNetworkSubnetId: functionsSubnetId
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentStorageUrl
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'node'
+        version: '20'
+      }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      // GET /v1/health under the Functions host's default 'api' route prefix (host.json).
+      healthCheckPath: '/v1/health'
+      cors: {
+        allowedOrigins: []
+      }
+      appSettings: [
+        {
+          // Identity-based host storage: no connection string, no account key.
+          name: 'AzureWebJobsStorage__accountName'
+          value: storageAccountName
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: appInsights.properties.ConnectionString
+        }
+        {
+          // Telemetry is sent with the managed identity (local auth is off on the component).
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'Authorization=AAD'
+        }
+        {
+          name: 'RECCERT_FLOW'
+          value: 'azure'
+        }
+        {
+          name: 'RECCERT_KEY_VAULT_URL'
+          value: keyVaultUri
+        }
+        {
+          name: 'RECCERT_TABLE_ENDPOINT'
+          value: tableEndpoint
+        }
+        {
+          name: 'RECCERT_QUEUE_ENDPOINT'
+          value: queueEndpoint
+        }
+        {
+          name: 'RECCERT_JWT_ISSUER'
+          value: jwtIssuer
+        }
+        {
+          name: 'RECCERT_JWT_AUDIENCE'
+          value: jwtAudience
+        }
+        {
+          name: 'RECCERT_JWKS_URI'
+          value: jwksUri
+        }
+      ]
+    }
+  }
+}
+
+@description('The app name (func azure functionapp publish).')
+output name string = functionApp.name
+
+@description('The app resource id (role assignment names are derived from it).')
+output id string = functionApp.id
+
+@description('The app host name.')
+output defaultHostName string = functionApp.properties.defaultHostName
+
+@description('The system-assigned identity every role assignment is for.')
+output principalId string = functionApp.identity.principalId
