@@ -159,7 +159,7 @@ function send(req: IncomingMessage, res: ServerResponse, result: HttpApiResult):
     'content-length': String(body.length),
   });
   // A body still on its way is dropped for a moment, then the connection closes.
-  lingerOnPendingBody(req, res);
+  lingerOnPendingBody(req);
   res.end(body);
 }
 

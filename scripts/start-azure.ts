@@ -172,7 +172,7 @@ export async function writeResponse(res: ServerResponse, init: HttpResponseInit)
   if (res.headersSent || res.destroyed) return;
   res.writeHead(response.status, { ...headers, 'content-length': String(body.length) });
   // A body still on its way (an answer of the host itself) is dropped for a moment, then closed.
-  lingerOnPendingBody(res.req, res);
+  lingerOnPendingBody(res.req);
   res.end(body);
 }
 

@@ -101,23 +101,35 @@ export function hostChecker(
 
 /** How long the rest of a body is read (and dropped) after an answer that did not need it. */
 const LINGER_MS = 2_000;
+/** How long a body that is being dropped may pause before the connection is closed. */
+const LINGER_IDLE_MS = 500;
 
 /**
  * Call when answering: if the request's body has not all arrived (the answer did not need it),
- * the connection is closed for good once the answer is out. The answer ends with a FIN, so the
- * client learns at once that nothing more will be read; the rest of the body is still read and
- * dropped for at most LINGER_MS, because resetting a client that is still sending makes it lose
- * the answer (EPIPE) instead of reading its 401, 403, 413 or 421. Returns whether the body was
- * pending.
+ * the rest is read and dropped while it keeps coming, for at most LINGER_MS, and the connection
+ * is closed as soon as it pauses for LINGER_IDLE_MS. Closing at once would reset a client still
+ * sending, which then loses the answer (EPIPE) instead of reading its 401, 403, 413 or 421; a
+ * client that stopped sending (a stalled or hostile body) is let go at once.
+ * Returns whether the body was pending.
  */
-export function lingerOnPendingBody(req: IncomingMessage, res: ServerResponse): boolean {
+export function lingerOnPendingBody(req: IncomingMessage): boolean {
   if (req.complete) return false;
   const socket = req.socket;
   req.resume();
-  res.once('finish', () => socket.end());
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
+  const close = () => socket.destroy();
+  const overall = setTimeout(close, LINGER_MS);
+  const idle = setTimeout(close, LINGER_IDLE_MS);
+  overall.unref();
+  idle.unref();
+  const onData = () => idle.refresh();
+  req.on('data', onData);
+  const settle = () => {
+    clearTimeout(overall);
+    clearTimeout(idle);
+    req.off('data', onData);
+  };
+  socket.once('close', settle);
+  req.once('end', settle);
   return true;
 }
 
@@ -179,7 +191,7 @@ function writeResponse(
     ...headers,
     'content-length': String(Buffer.byteLength(body)),
   });
-  lingerOnPendingBody(req, res);
+  lingerOnPendingBody(req);
   res.end(body);
 }
 
