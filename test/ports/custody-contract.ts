@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { KeyCustody, KeyReference } from '../../shared/ports';
+import type { KeyCustody, KeyReference, StoredKey } from '../../shared/ports';
 import { uniqueTenantId } from './fixtures';
 
 /** What a contract run needs from an adapter: a custody and a way to dispose of it. */
@@ -62,8 +62,23 @@ export function wrapSessionKey(publicKey: crypto.KeyObject, sessionKey: Buffer):
   );
 }
 
-/** Declares the key custody contract suite for one adapter. */
+/** A custody's listing of one tenant's keys (stores may be shared with other tests). */
+export async function listedKeysOf(custody: KeyCustody, tenantId: string): Promise<StoredKey[]> {
+  const found: StoredKey[] = [];
+  for await (const key of custody.listKeys()) if (key.tenantId === tenantId) found.push(key);
+  return found;
+}
+
+function reference(tenantId = uniqueTenantId(), certificateId = crypto.randomUUID()): KeyReference {
+  return { tenantId, certificateId, alias: `rec-${certificateId.slice(0, 8)}` };
+}
+
+/**
+ * Declares the key custody contract suite for one adapter: storing, unwrapping, removing and
+ * tenant isolation, and the listing ({@link describeKeyListingContract}).
+ */
 export function describeCustodyContract(name: string, factory: CustodyFactory): void {
+  describeKeyListingContract(name, factory);
   describe(`KeyCustody contract: ${name}`, () => {
     let custody: KeyCustody;
     let cleanup: () => Promise<void>;
@@ -82,10 +97,6 @@ export function describeCustodyContract(name: string, factory: CustodyFactory): 
     afterEach(async () => {
       await cleanup();
     });
-
-    function reference(tenantId = uniqueTenantId(), certificateId = crypto.randomUUID()): KeyReference {
-      return { tenantId, certificateId, alias: `rec-${certificateId.slice(0, 8)}` };
-    }
 
     it('unwraps a session key wrapped with the stored key’s public key', async () => {
       const ref = reference();
@@ -171,6 +182,72 @@ export function describeCustodyContract(name: string, factory: CustodyFactory): 
       const { keyRef } = await custody.store(refA, keyA.pkcs8Der, keyA.certificatePem);
 
       await expect(custody.unwrapKey(other, keyRef, wrapped)).rejects.toThrow();
+    });
+  });
+}
+
+/** Declares the listing part of the custody contract (`KeyCustody.listKeys`, for the orphan sweep). */
+export function describeKeyListingContract(name: string, factory: CustodyFactory): void {
+  describe(`KeyCustody contract, listing: ${name}`, () => {
+    let custody: KeyCustody;
+    let cleanup: () => Promise<void>;
+    let key: TestKeyMaterial;
+
+    beforeAll(() => {
+      key = makeKeyMaterial('custody-listing');
+    });
+
+    beforeEach(async () => {
+      ({ custody, cleanup } = await factory());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('lists a stored key with its tenant, certificate and keyRef, and when it was stored', async () => {
+      const ref = reference();
+      const before = Date.now();
+      const { keyRef } = await custody.store(ref, key.pkcs8Der, key.certificatePem);
+
+      const listed = await listedKeysOf(custody, ref.tenantId);
+
+      expect(listed).toEqual([
+        { tenantId: ref.tenantId, certificateId: ref.certificateId, keyRef, storedAt: expect.any(Date) },
+      ]);
+      // Stores keep their own clocks (and S3 whole seconds): within a few minutes of this one.
+      const storedAt = listed[0]!.storedAt!.getTime();
+      expect(storedAt).toBeGreaterThan(before - 5 * 60_000);
+      expect(storedAt).toBeLessThan(Date.now() + 5 * 60_000);
+    });
+
+    it('lists each upload of a certificate apart, and no longer lists a removed one', async () => {
+      const ref = reference();
+      const removed = await custody.store(ref, key.pkcs8Der, key.certificatePem);
+      const kept = await custody.store(ref, key.pkcs8Der, key.certificatePem);
+      const both = (await listedKeysOf(custody, ref.tenantId)).map((k) => k.keyRef).sort();
+
+      await custody.remove(ref, removed.keyRef);
+
+      expect(both).toEqual([removed.keyRef, kept.keyRef].sort());
+      expect((await listedKeysOf(custody, ref.tenantId)).map((k) => k.keyRef)).toEqual([kept.keyRef]);
+    });
+
+    it('hands the sweep what removes the key: the listed key removes by its own reference', async () => {
+      const ref = reference();
+      const sessionKey = crypto.randomBytes(32);
+      const { keyRef } = await custody.store(ref, key.pkcs8Der, key.certificatePem);
+      const [listed] = await listedKeysOf(custody, ref.tenantId);
+
+      await custody.remove(
+        { tenantId: listed!.tenantId, certificateId: listed!.certificateId, alias: '' },
+        listed!.keyRef,
+      );
+
+      expect(await listedKeysOf(custody, ref.tenantId)).toEqual([]);
+      await expect(
+        custody.unwrapKey(ref, keyRef, wrapSessionKey(key.publicKey, sessionKey)),
+      ).rejects.toThrow();
     });
   });
 }
