@@ -3,6 +3,7 @@
  * (functions/local, functions/aws, functions/azure) provides adapters for them.
  */
 import { emptyProfiles } from './domain/assignments';
+import type { ExpiryCursor } from './domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -59,7 +60,7 @@ export interface CertificateRepository {
     tenantId: string,
     certificateId: string,
     expectedNextNotifyAt: string | null,
-    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+    update: ExpiryCursor,
   ): Promise<boolean>;
   /** Newest first. */
   listNotifications(tenantId: string): Promise<ExpiryNotification[]>;
