@@ -29,12 +29,7 @@ import {
   type RecordWithoutCursor,
   splitExpiryCursor,
 } from '../../../shared/domain/expiry-cursor';
-import type {
-  AuditEntry,
-  CertificateRecord,
-  ExpiryNotification,
-  NotificationKind,
-} from '../../../shared/domain/types';
+import type { AuditEntry, CertificateRecord, ExpiryNotification } from '../../../shared/domain/types';
 
 /** The row key prefix of certificate rows. */
 export const CERT_PREFIX = 'c|';
@@ -70,13 +65,7 @@ export interface IndexEntity {
 }
 
 /** A notification row; `seq` orders notifications created in the same millisecond. */
-export interface NotificationEntity {
-  tenantId: string;
-  certificateId: string;
-  kind: NotificationKind;
-  thresholdDays: number;
-  notAfter: string;
-  createdAt: string;
+export interface NotificationEntity extends ExpiryNotification {
   seq: string;
 }
 
