@@ -45,7 +45,6 @@ import { handleExpiryTimer } from '../functions/azure/handlers/expiry-timer';
 import { type HttpRegistration, handleHttp, httpRegistrations } from '../functions/azure/handlers/http';
 import { defaultRuntime } from '../functions/azure/runtime';
 import { readHttpLimits } from '../functions/local/config';
-import { FileKeystore } from '../functions/local/file-keystore';
 import {
   HTTP_SERVER_OPTIONS,
   hostChecker,
@@ -56,6 +55,7 @@ import { AppError } from '../shared/errors';
 import { errorResponse } from '../shared/http/api-handler';
 import { jsonLogger, type LogLevel } from '../shared/logging';
 import type { Logger } from '../shared/ports';
+import { sweepOrphanKeys } from '../shared/usecases/orphan-keys';
 import { type AzuriteServer, startAzurite, stopAzurite } from './emulators/azurite-server';
 
 const ROOT = resolve(__dirname, '..');
@@ -359,8 +359,9 @@ async function main(): Promise<void> {
     POISON_QUEUE,
     QUEUE_NAMES.expiryNotifications,
   ]);
-  if (runtime.deps.custody instanceof FileKeystore)
-    await sweepOrphanKeys(runtime.deps.custody, runtime, logger);
+  // The file keystore in DATA_DIR is this process's alone and it serves nothing yet, so no upload
+  // is in flight: every key without a record goes (the timer's sweep spares young keys).
+  if (!useVault) await sweepOrphanKeys(runtime.deps, { minAgeMs: 0 });
 
   const limits = readHttpLimits();
   let hostAllowed: (host: string | undefined) => boolean = () => false;
@@ -465,28 +466,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-}
-
-/**
- * Removes file-keystore keys that no certificate refers to: what an upload leaves behind if the
- * process died between storing the key and writing the metadata (one process owns DATA_DIR).
- */
-async function sweepOrphanKeys(
-  keystore: FileKeystore,
-  runtime: Awaited<ReturnType<typeof defaultRuntime>>,
-  logger: Logger,
-): Promise<void> {
-  let removed = 0;
-  for (const key of await keystore.listKeyRefs()) {
-    const record = await runtime.deps.repo.getCertificate(key.tenantId, key.certificateId);
-    if (record?.keyRef === key.keyRef) continue;
-    await keystore.remove(
-      { tenantId: key.tenantId, certificateId: key.certificateId, alias: '' },
-      key.keyRef,
-    );
-    removed++;
-  }
-  if (removed > 0) logger.warn('removed orphaned keys', { removed });
 }
 
 if (require.main === module) {

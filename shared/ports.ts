@@ -3,6 +3,7 @@
  * (functions/local, functions/aws, functions/azure) provides adapters for them.
  */
 import { emptyProfiles } from './domain/assignments';
+import type { ExpiryCursor } from './domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -59,7 +60,7 @@ export interface CertificateRepository {
     tenantId: string,
     certificateId: string,
     expectedNextNotifyAt: string | null,
-    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+    update: ExpiryCursor,
   ): Promise<boolean>;
   /** Newest first. */
   listNotifications(tenantId: string): Promise<ExpiryNotification[]>;
@@ -94,6 +95,21 @@ export interface KeyCustody {
   remove(ref: KeyReference, keyRef: string): Promise<void>;
   /** RSAES-OAEP (SHA-256, MGF1-SHA-256) decryption of a wrapped session key. */
   unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer>;
+  /**
+   * Every key this custody holds, page by page as its store lists them (for the orphan-key
+   * sweep, shared/usecases/orphan-keys.ts). What the custody did not store itself (a foreign
+   * object, a name it never gives) is skipped, never listed.
+   */
+  listKeys(): AsyncIterable<StoredKey>;
+}
+
+/** A key found in custody: what {@link KeyCustody.remove} needs to remove it. */
+export interface StoredKey {
+  tenantId: string;
+  certificateId: string;
+  keyRef: string;
+  /** When it was stored; a sweep spares young keys, whose upload may still be writing its record. */
+  storedAt?: Date;
 }
 
 /** Delivers domain events to their consumers (queue, bus, or in-process). */

@@ -13,25 +13,30 @@ import crypto from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../shared/errors';
-import { importPrivateKeyDer } from '../../shared/pki/rsa-key-import';
-import { unwrapOaepSha256 } from '../../shared/pki/rsa-oaep';
-import type { KeyCustody, KeyReference } from '../../shared/ports';
+import {
+  assertKeyRefOf,
+  assertSafeName,
+  gcmOpen,
+  gcmSeal,
+  IV_LENGTH,
+  importCustodyKey,
+  isSafeName,
+  newKeyRef,
+  noKeyHeld,
+  SEALED_KEY_VERSION,
+  sealedKeyAad,
+  storedKeyOf,
+  TAG_LENGTH,
+  unopenableKey,
+  unwrapWithOpenedKey,
+} from '../../shared/custody/sealed-key';
+import type { KeyCustody, KeyReference, StoredKey } from '../../shared/ports';
 
-const FORMAT_VERSION = 1;
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
 const MASTER_KEY_LENGTH = 32;
 const KEY_SUFFIX = '.key';
-/** Tenant ids, certificate ids and keyRefs become path segments: a strict charset, no leading dot. */
-const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
-/** A stored key as the orphan sweep sees it. */
-export interface StoredKeyRef {
-  tenantId: string;
-  certificateId: string;
-  keyRef: string;
-}
+/** A stored key as {@link FileKeystore.listKeyRefs} lists it (no time: that needs a stat per file). */
+export type StoredKeyRef = Omit<StoredKey, 'storedAt'>;
 
 /** `KeyCustody` on the local file system, sealed under a master key. */
 export class FileKeystore implements KeyCustody {
@@ -54,10 +59,9 @@ export class FileKeystore implements KeyCustody {
   async store(ref: KeyReference, pkcs8Der: Buffer, _certificatePem: string): Promise<{ keyRef: string }> {
     assertSafeName('tenantId', ref.tenantId);
     assertSafeName('certificateId', ref.certificateId);
-    assertPkcs8PrivateKey(pkcs8Der);
-    // A fresh random suffix per upload: a retried store never overwrites an earlier key.
-    const keyRef = `${ref.certificateId}.${crypto.randomBytes(8).toString('hex')}`;
-    const sealed = seal(this.masterKey, aad(ref.tenantId, ref.certificateId, keyRef), pkcs8Der);
+    importCustodyKey(pkcs8Der);
+    const keyRef = newKeyRef(ref.certificateId);
+    const sealed = seal(this.masterKey, sealedKeyAad(ref.tenantId, ref.certificateId, keyRef), pkcs8Der);
     const dir = path.join(this.keysDir, ref.tenantId);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     await writeCreateOnly(path.join(dir, `${keyRef}${KEY_SUFFIX}`), sealed);
@@ -81,67 +85,52 @@ export class FileKeystore implements KeyCustody {
     try {
       sealed = await fs.readFile(file);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') {
-        throw new AppError(
-          'NO_MATCHING_KEY',
-          `No private key is held for certificate '${ref.certificateId}'.`,
-          {
-            details: { certificateId: ref.certificateId },
-          },
-        );
-      }
+      if (errnoCode(error) === 'ENOENT') throw noKeyHeld(ref.certificateId);
       throw error;
     }
-    const der = open(this.masterKey, aad(ref.tenantId, ref.certificateId, keyRef), sealed, ref.certificateId);
-    try {
-      const privateKey = importPrivateKeyDer(der, 'pkcs8');
+    const der = open(
+      this.masterKey,
+      sealedKeyAad(ref.tenantId, ref.certificateId, keyRef),
+      sealed,
+      ref.certificateId,
+    );
+    return unwrapWithOpenedKey(der, ref.certificateId, wrappedKey);
+  }
+
+  /** Every stored key, tenant by tenant, with its file's modification time as `storedAt`. */
+  async *listKeys(): AsyncIterable<StoredKey> {
+    for (const key of await this.listKeyRefs()) {
+      let storedAt: Date;
       try {
-        // Off the event loop: a 16384-bit private operation would stall every other request.
-        return await unwrapOaepSha256(privateKey, wrappedKey);
-      } catch {
-        // OpenSSL's message says nothing useful to a caller; the cause is always "not for this key".
-        throw new AppError(
-          'NO_MATCHING_KEY',
-          `The session key was not wrapped for the key of certificate '${ref.certificateId}'.`,
-          { details: { certificateId: ref.certificateId } },
-        );
+        const file = path.join(this.keysDir, key.tenantId, `${key.keyRef}${KEY_SUFFIX}`);
+        storedAt = new Date((await fs.stat(file)).mtimeMs);
+      } catch (error) {
+        // Removed since it was listed: nothing left to sweep.
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw error;
       }
-    } finally {
-      // Best effort: do not leave the plaintext DER in the heap longer than needed.
-      der.fill(0);
+      yield { ...key, storedAt };
     }
   }
 
-  /** Every stored key (of one tenant, or of all), for a sweep of keys without a certificate. */
+  /** Every stored key (of one tenant, or of all), sorted by tenant and keyRef. */
   async listKeyRefs(tenantId?: string): Promise<StoredKeyRef[]> {
     if (tenantId !== undefined) assertSafeName('tenantId', tenantId);
     const tenants = tenantId === undefined ? await listDir(this.keysDir) : [tenantId];
     const found: StoredKeyRef[] = [];
-    for (const tenant of tenants.filter((name) => SAFE_NAME.test(name)).sort()) {
+    for (const tenant of tenants.filter(isSafeName).sort()) {
       for (const name of (await listDir(path.join(this.keysDir, tenant))).sort()) {
         // Temp files (leading dot) and anything foreign are not keys.
         if (!name.endsWith(KEY_SUFFIX)) continue;
-        const keyRef = name.slice(0, -KEY_SUFFIX.length);
-        const certificateId = certificateIdOf(keyRef);
-        if (!SAFE_NAME.test(keyRef) || certificateId === undefined) continue;
-        found.push({ tenantId: tenant, certificateId, keyRef });
+        const key = storedKeyOf(tenant, name.slice(0, -KEY_SUFFIX.length));
+        if (key !== undefined) found.push(key);
       }
     }
     return found;
   }
 
   private keyFile(ref: KeyReference, keyRef: string): string {
-    assertSafeName('tenantId', ref.tenantId);
-    assertSafeName('keyRef', keyRef);
-    if (certificateIdOf(keyRef) !== ref.certificateId) {
-      throw new AppError(
-        'NO_MATCHING_KEY',
-        `The key reference does not belong to certificate '${ref.certificateId}'.`,
-        {
-          details: { certificateId: ref.certificateId },
-        },
-      );
-    }
+    assertKeyRefOf(ref, keyRef);
     return path.join(this.keysDir, ref.tenantId, `${keyRef}${KEY_SUFFIX}`);
   }
 }
@@ -253,67 +242,22 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function aad(tenantId: string, certificateId: string, keyRef: string): Buffer {
-  // NUL cannot occur in the validated names, so the concatenation is unambiguous.
-  return Buffer.from(`reccert-key\0${FORMAT_VERSION}\0${tenantId}\0${certificateId}\0${keyRef}`, 'utf8');
+/** version byte | IV | ciphertext | tag. */
+function seal(masterKey: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
+  const { iv, ciphertext, tag } = gcmSeal(masterKey, aad, plaintext);
+  return Buffer.concat([Buffer.from([SEALED_KEY_VERSION]), iv, ciphertext, tag]);
 }
 
-function seal(masterKey: Buffer, additionalData: Buffer, plaintext: Buffer): Buffer {
-  const iv = crypto.randomBytes(IV_LENGTH);
-  const cipher = crypto.createCipheriv('aes-256-gcm', masterKey, iv, { authTagLength: TAG_LENGTH });
-  cipher.setAAD(additionalData);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([Buffer.from([FORMAT_VERSION]), iv, ciphertext, cipher.getAuthTag()]);
-}
-
-function open(masterKey: Buffer, additionalData: Buffer, sealed: Buffer, certificateId: string): Buffer {
-  const unusable = () =>
-    new AppError(
-      'INTERNAL_ERROR',
-      `The stored key of certificate '${certificateId}' cannot be opened (damaged, moved, or sealed under another master key).`,
-      { details: { certificateId } },
-    );
-  if (sealed.length < 1 + IV_LENGTH + TAG_LENGTH + 1 || sealed[0] !== FORMAT_VERSION) throw unusable();
-  const iv = sealed.subarray(1, 1 + IV_LENGTH);
-  const tag = sealed.subarray(sealed.length - TAG_LENGTH);
-  const ciphertext = sealed.subarray(1 + IV_LENGTH, sealed.length - TAG_LENGTH);
-  try {
-    const decipher = crypto.createDecipheriv('aes-256-gcm', masterKey, iv, { authTagLength: TAG_LENGTH });
-    decipher.setAAD(additionalData);
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-  } catch {
-    throw unusable();
-  }
-}
-
-function assertPkcs8PrivateKey(der: Buffer): void {
-  let type: string | undefined;
-  try {
-    type = importPrivateKeyDer(der, 'pkcs8').asymmetricKeyType;
-  } catch {
-    type = undefined;
-  }
-  // The core validates uploads; reaching this is a wiring bug, so a plain error (no key bytes).
-  if (type !== 'rsa') throw new Error('Key custody accepts only an RSA private key as PKCS#8 DER.');
-}
-
-function assertSafeName(what: string, value: string): void {
-  if (!SAFE_NAME.test(value)) {
-    throw new AppError(
-      'VALIDATION_ERROR',
-      `The ${what} is not a safe name (letters, digits, '.', '_', '-').`,
-      {
-        details: { [what]: value.slice(0, 64) },
-      },
-    );
-  }
-}
-
-/** keyRef is `<certificateId>.<16 hex>`; returns the certificate id, or undefined if malformed. */
-function certificateIdOf(keyRef: string): string | undefined {
-  const match = /^(.+)\.[0-9a-f]{16}$/.exec(keyRef);
-  return match?.[1];
+function open(masterKey: Buffer, aad: Buffer, sealed: Buffer, certificateId: string): Buffer {
+  const unusable = () => unopenableKey(certificateId, 'damaged, moved, or sealed under another master key');
+  if (sealed.length < 1 + IV_LENGTH + TAG_LENGTH + 1 || sealed[0] !== SEALED_KEY_VERSION) throw unusable();
+  const opened = gcmOpen(masterKey, aad, {
+    iv: sealed.subarray(1, 1 + IV_LENGTH),
+    ciphertext: sealed.subarray(1 + IV_LENGTH, sealed.length - TAG_LENGTH),
+    tag: sealed.subarray(sealed.length - TAG_LENGTH),
+  });
+  if (opened === undefined) throw unusable();
+  return opened;
 }
 
 async function listDir(dir: string): Promise<string[]> {

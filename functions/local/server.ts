@@ -258,7 +258,7 @@ export async function startLocalRuntime(
   );
 
   // Before any request (one process owns a data directory), so no upload is in flight.
-  await sweepOrphanKeys(deps, await custody.listKeyRefs(), { minAgeMs: 0 });
+  await sweepOrphanKeys(deps, { minAgeMs: 0 });
 
   let openApi: unknown;
   const handle = createApiHandler({

@@ -10,6 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { assignmentsFromStored } from '../../shared/domain/assignments';
+import {
+  type ExpiryCursor,
+  joinExpiryCursor,
+  type RecordWithoutCursor,
+  splitExpiryCursor,
+} from '../../shared/domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -257,7 +263,7 @@ export class SqliteCertificateRepository implements CertificateRepository {
     tenantId: string,
     certificateId: string,
     expectedNextNotifyAt: string | null,
-    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+    update: ExpiryCursor,
   ): Promise<boolean> {
     const result = this.stmts.advanceCursor.run({
       tenantId,
@@ -377,28 +383,16 @@ function prepareStatements(db: Database.Database) {
  * and the columns win over the JSON, which holds the rest of the record.
  */
 function serializeRecord(record: CertificateRecord): string {
-  const {
-    tenantId: _tenant,
-    id: _id,
-    nextNotifyAt: _next,
-    notifiedThresholdDays: _notified,
-    ...rest
-  } = record;
+  const { tenantId: _tenant, id: _id, ...rest } = splitExpiryCursor(record).rest;
   return JSON.stringify(rest);
 }
 
 function deserializeRecord(row: CertificateRow): CertificateRecord {
-  const rest = JSON.parse(row.record) as Omit<
-    CertificateRecord,
-    'tenantId' | 'id' | 'nextNotifyAt' | 'notifiedThresholdDays'
-  >;
-  return {
-    ...rest,
-    tenantId: row.tenant_id,
-    id: row.id,
-    nextNotifyAt: row.next_notify_at,
-    notifiedThresholdDays: row.notified_threshold_days,
-  };
+  const rest = JSON.parse(row.record) as Omit<RecordWithoutCursor, 'tenantId' | 'id'>;
+  return joinExpiryCursor(
+    { ...rest, tenantId: row.tenant_id, id: row.id },
+    { nextNotifyAt: row.next_notify_at, notifiedThresholdDays: row.notified_threshold_days },
+  );
 }
 
 /** Version tokens are decimal strings of the row's integer version; anything else never matches. */

@@ -9,12 +9,13 @@ import {
   consumerDeps,
   eventOfMessage,
 } from '../../functions/aws/handlers/assignment-consumer';
-import { expiryScanFunction, ORPHAN_MIN_AGE_MS, scanDeps } from '../../functions/aws/handlers/expiry-scan';
+import { expiryScanFunction, scanDeps } from '../../functions/aws/handlers/expiry-scan';
 import { readDeps, readFunction } from '../../functions/aws/handlers/read';
 import { type WriteClients, writeDeps, writeFunction } from '../../functions/aws/handlers/write';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import { sqsEvent } from '../../scripts/start-aws';
+import { ORPHAN_MIN_AGE_MS } from '../../shared/usecases/orphan-keys';
 import { daysFrom, makePair, rsaKey } from '../helpers/pki';
 import { uniqueTenantId } from '../ports/fixtures';
 import { motoClients } from './clients';

@@ -13,6 +13,7 @@ import { AppError, UnavailableError } from '../../shared/errors';
 import type { KeyReference } from '../../shared/ports';
 import {
   describeCustodyContract,
+  listedKeysOf,
   makeKeyMaterial,
   type TestKeyMaterial,
   wrapSessionKey,
@@ -223,6 +224,24 @@ describe('KmsS3Keystore on AWS', () => {
     await expect(faulty.unwrapKey(ref, keyRef, wrapped)).rejects.toBeInstanceOf(UnavailableError);
 
     expect((await keystore.unwrapKey(ref, keyRef, wrapped)).equals(sessionKey)).toBe(true);
+  });
+
+  it('lists only the key objects it stored, skipping foreign objects beside them', async () => {
+    const ref = reference();
+    const { keyRef } = await keystore.store(ref, material.pkcs8Der, material.certificatePem);
+    for (const foreign of [
+      `tenants/${ref.tenantId}/keys/notes.txt`,
+      `tenants/${ref.tenantId}/keys/${ref.certificateId}.not-a-suffix`,
+      `tenants/${ref.tenantId}/keys/.hidden.0123456789abcdef`,
+      `tenants/${ref.tenantId}/other/${keyRef}`,
+    ]) {
+      await clients.s3.send(new PutObjectCommand({ Bucket: bucketName, Key: foreign, Body: 'foreign' }));
+    }
+
+    const listed = await listedKeysOf(keystore, ref.tenantId);
+
+    expect(listed.map((k) => k.keyRef)).toEqual([keyRef]);
+    expect(await objectsOf(ref.tenantId)).toHaveLength(5);
   });
 
   it('puts no key bytes in the error of a failed unwrap', async () => {

@@ -1,20 +1,32 @@
 import crypto from 'node:crypto';
 import { RestError } from '@azure/core-rest-pipeline';
+import { InvocationContext, type Timer } from '@azure/functions';
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { CryptographyClient, type JsonWebKey, KeyClient, type KeyVaultKey } from '@azure/keyvault-keys';
+import {
+  CryptographyClient,
+  type JsonWebKey,
+  KeyClient,
+  type KeyProperties,
+  type KeyVaultKey,
+} from '@azure/keyvault-keys';
 import {
   KEY_VAULT_SERVICE_VERSION,
   KeyVaultCustody,
   parseKeyRef,
   rsaJwkFromPkcs8,
 } from '../../functions/azure/adapters/key-vault-custody';
+import { TableCertificateRepository } from '../../functions/azure/adapters/table-repository';
+import { expiryTimerFunction } from '../../functions/azure/handlers/expiry-timer';
 import { AppError, UnavailableError } from '../../shared/errors';
 import { STATUS_OF } from '../../shared/http/status';
-import type { KeyReference } from '../../shared/ports';
+import type { KeyReference, StoredKey } from '../../shared/ports';
 import { applyIvrAssignment } from '../../shared/usecases/assignments';
 import { deleteCertificate, uploadCertificate } from '../../shared/usecases/certificates';
+import { ORPHAN_MIN_AGE_MS } from '../../shared/usecases/orphan-keys';
 import { testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
+import { describeKeyListingContract } from '../ports/custody-contract';
+import { freshTables } from './clients';
 import { injectFault, serviceError } from './faults';
 
 /**
@@ -182,26 +194,46 @@ function pkcs8(name = 'kv', bits = 2048): Buffer {
   return rsaKey(name, bits).export({ type: 'pkcs8', format: 'der' });
 }
 
+/** What the in-process vault keeps of a key name besides its private key. */
+interface HeldName {
+  tags?: Record<string, string>;
+  managed?: boolean;
+  versions: { version: string; createdOn: Date }[];
+}
+
 /**
  * The name rules of a vault with soft-delete and purge protection on, as DESIGN section 8 saw them
  * on the emulator: an import under a new name creates the key, under a live name a new version,
  * and under the name of a deleted (recoverable) key fails with 409 Conflict — or, as emulators
- * may, with `softDeletedStatus` and the same error code. Nothing reaches a network.
+ * may, with `softDeletedStatus` and the same error code. Listing names live keys with their tags
+ * (no version, as the service's key list), listing versions 404s for a name that is not live.
+ * Nothing reaches a network.
  */
 function softDeletingVault(softDeletedStatus = 409) {
   const live = new Set<string>();
   const deleted = new Set<string>();
   const imported: string[] = [];
   const held = new Map<string, crypto.KeyObject>();
+  const names = new Map<string, HeldName>();
   const client = new Proxy(keyClient(), {
     get(target, prop, receiver) {
       if (prop === 'importKey') {
-        return async (name: string, jwk: JsonWebKey): Promise<KeyVaultKey> => {
+        return async (
+          name: string,
+          jwk: JsonWebKey,
+          options?: { tags?: Record<string, string> },
+        ): Promise<KeyVaultKey> => {
           imported.push(name);
           if (deleted.has(name)) throw vaultError(softDeletedStatus, 'Conflict');
           live.add(name);
           held.set(name, privateKeyOfJwk(jwk));
           const version = crypto.randomBytes(16).toString('hex');
+          const entry = names.get(name) ?? { versions: [] };
+          names.set(name, {
+            ...entry,
+            tags: options?.tags,
+            versions: [...entry.versions, { version, createdOn: new Date() }],
+          });
           const id = `${VAULT_URL}/keys/${name}/${version}`;
           return { name, id, properties: { name, version, id, vaultUrl: VAULT_URL } } as KeyVaultKey;
         };
@@ -210,12 +242,36 @@ function softDeletingVault(softDeletedStatus = 409) {
         return async (name: string) => {
           if (!live.delete(name)) throw vaultError(404, 'KeyNotFound');
           deleted.add(name);
+          names.delete(name);
           return { pollUntilDone: async () => ({ name }) };
+        };
+      }
+      if (prop === 'listPropertiesOfKeys') {
+        return async function* (): AsyncGenerator<Partial<KeyProperties>> {
+          for (const [name, entry] of [...names]) {
+            yield { name, tags: entry.tags, managed: entry.managed, createdOn: entry.versions[0]?.createdOn };
+          }
+        };
+      }
+      if (prop === 'listPropertiesOfKeyVersions') {
+        return async function* (name: string): AsyncGenerator<Partial<KeyProperties>> {
+          const entry = names.get(name);
+          if (entry === undefined) throw vaultError(404, 'KeyNotFound');
+          for (const { version, createdOn } of entry.versions) yield { name, version, createdOn };
         };
       }
       return Reflect.get(target, prop, receiver);
     },
   });
+  /** Puts a key name in the vault as something other than this custody may have made it. */
+  const plant = (name: string, entry: Omit<HeldName, 'versions'> & { versions?: number }) => {
+    live.add(name);
+    const versions = Array.from({ length: entry.versions ?? 1 }, () => ({
+      version: crypto.randomBytes(16).toString('hex'),
+      createdOn: new Date(),
+    }));
+    names.set(name, { tags: entry.tags, managed: entry.managed, versions });
+  };
   /** unwrapKey in the vault: RSA-OAEP-256 with the key the name holds, 404 once it is deleted. */
   const cryptographyFor = (keyId: string) =>
     new Proxy(new CryptographyClient(keyId, credential), {
@@ -233,7 +289,7 @@ function softDeletingVault(softDeletedStatus = 409) {
         };
       },
     });
-  return { client, live, deleted, imported, cryptographyFor };
+  return { client, live, deleted, imported, cryptographyFor, plant };
 }
 
 /** The private key of an imported JWK (copied before the adapter wipes its buffers). */
@@ -448,5 +504,135 @@ describe('KeyVaultCustody: refusals that retrying cannot change are never a 503'
     const custody = new KeyVaultCustody(keys, cryptoFailing(500));
 
     await expect(custody.remove(ref, `rec-cert-1-${'a'.repeat(32)}/1`)).resolves.toBeUndefined();
+  });
+});
+
+describeKeyListingContract('Key Vault (answered in process)', async () => {
+  const vault = softDeletingVault();
+  return { custody: new KeyVaultCustody(vault.client, vault.cryptographyFor), cleanup: async () => {} };
+});
+
+/** Everything a custody lists. */
+async function listAll(custody: KeyVaultCustody): Promise<StoredKey[]> {
+  const found: StoredKey[] = [];
+  for await (const key of custody.listKeys()) found.push(key);
+  return found;
+}
+
+/** `client` whose `method` (a listing) fails with `error` when its first page is read. */
+function failingListing(client: KeyClient, method: string, error: Error): KeyClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop !== method) return Reflect.get(target, prop, receiver);
+      // biome-ignore lint/correctness/useYield: the listing fails before its first item.
+      return async function* () {
+        throw error;
+      };
+    },
+  });
+}
+
+describe('KeyVaultCustody.listKeys', () => {
+  const tags = { tenantId: 'tenant-kv', certificateId: 'cert-9' };
+  const alias = 'reccert-tenant-kv-0123456789abcdef';
+
+  it('lists only what store made: tagged, named <alias>-<32 hex>, holding one version', async () => {
+    const vault = softDeletingVault();
+    const custody = new KeyVaultCustody(vault.client, vault.cryptographyFor);
+    const stored = await custody.store(ref, pkcs8(), '');
+    // A bare alias holds every upload of a certificate as versions (how keys were named before).
+    vault.plant(alias, { tags });
+    vault.plant(`${alias}-${'a'.repeat(32)}`, { tags, versions: 2 });
+    vault.plant(`${alias}-${'b'.repeat(32)}`, {});
+    vault.plant(`${alias}-${'c'.repeat(32)}`, { tags, managed: true });
+
+    const listed = await listAll(custody);
+
+    expect(listed).toEqual([
+      {
+        tenantId: ref.tenantId,
+        certificateId: ref.certificateId,
+        keyRef: stored.keyRef,
+        storedAt: expect.any(Date),
+      },
+    ]);
+  });
+
+  it('skips a key deleted between the key list and the list of its versions', async () => {
+    const vault = softDeletingVault();
+    await new KeyVaultCustody(vault.client, vault.cryptographyFor).store(ref, pkcs8(), '');
+    const custody = new KeyVaultCustody(
+      failingListing(vault.client, 'listPropertiesOfKeyVersions', vaultError(404, 'KeyNotFound')),
+      vault.cryptographyFor,
+    );
+
+    expect(await listAll(custody)).toEqual([]);
+  });
+
+  it('reports a vault outage while listing as unavailable, and a refusal as INTERNAL_ERROR', async () => {
+    const vault = softDeletingVault();
+    await new KeyVaultCustody(vault.client, vault.cryptographyFor).store(ref, pkcs8(), '');
+    const down = new KeyVaultCustody(
+      failingListing(vault.client, 'listPropertiesOfKeys', serviceError(503)),
+      vault.cryptographyFor,
+    );
+    const refused = new KeyVaultCustody(
+      failingListing(vault.client, 'listPropertiesOfKeyVersions', vaultError(403, 'ForbiddenByRbac')),
+      vault.cryptographyFor,
+    );
+
+    await expect(listAll(down)).rejects.toBeInstanceOf(UnavailableError);
+    await expect(listAll(refused)).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+  });
+});
+
+describe('the Azure timer’s orphan-key sweep (Key Vault custody, Table storage on Azurite)', () => {
+  const timer: Timer = {
+    isPastDue: false,
+    schedule: { adjustForDST: false },
+    scheduleStatus: { last: '', next: '', lastUpdated: '' },
+  };
+  const context = () => new InvocationContext({ invocationId: 'sweep', functionName: 'expiryScanDaily' });
+  let drop: (() => Promise<void>) | undefined;
+  let close: (() => void) | undefined;
+
+  afterEach(async () => {
+    close?.();
+    await drop?.();
+  });
+
+  it('removes a key no certificate holds once it is an hour old, and keeps the certificate’s key', async () => {
+    const vault = softDeletingVault();
+    const fresh = await freshTables();
+    drop = fresh.drop;
+    const core = testCore({ flow: 'azure', now: new Date() });
+    close = core.close;
+    core.deps.repo = new TableCertificateRepository(fresh.tables);
+    core.deps.custody = new KeyVaultCustody(vault.client, vault.cryptographyFor);
+    const pair = makePair({
+      key: rsaKey('kv-sweep'),
+      notBefore: daysFrom(new Date(), -1),
+      notAfter: daysFrom(new Date(), 365),
+    });
+    const uploaded = await uploadCertificate(core.deps, { subject: 'alice' }, 'acme', {
+      certificate: pair.certPem,
+      privateKey: pair.keyPem,
+    });
+    const stray = await core.deps.custody.store(
+      { tenantId: 'acme', certificateId: 'f'.repeat(32), alias: 'reccert-acme-ffffffffffffffff' },
+      pkcs8('kv-stray'),
+      '',
+    );
+    const scan = expiryTimerFunction(async () => ({ deps: core.deps }));
+
+    const young = await scan(timer, context());
+    core.clock.set(new Date(Date.now() + ORPHAN_MIN_AGE_MS + 60_000));
+    const later = await scan(timer, context());
+
+    const record = await core.deps.repo.getCertificate('acme', uploaded.id);
+    expect(young.orphanKeysRemoved).toBe(0);
+    expect(later.orphanKeysRemoved).toBe(1);
+    expect([...vault.live]).toEqual([record!.keyRef.split('/')[0]]);
+    expect(vault.deleted.has(stray.keyRef.split('/')[0]!)).toBe(true);
   });
 });

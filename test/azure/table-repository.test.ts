@@ -1,11 +1,9 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import {
-  joinChunks,
-  keyPart,
-  splitChunks,
   TableCertificateRepository,
   type TableRepositoryClients,
 } from '../../functions/azure/adapters/table-repository';
+import { joinChunks, keyPart, splitChunks } from '../../functions/azure/adapters/table-schema';
 import type { CertificateRecord } from '../../shared/domain/types';
 import { ConcurrencyConflict, UnavailableError } from '../../shared/errors';
 import { emptyAssignments } from '../../shared/ports';
@@ -220,6 +218,36 @@ describe('TableCertificateRepository on Azurite', () => {
 
       expect(await repo.getCertificate(odd, record.id)).toEqual(record);
       expect(keyPart('a/b#c?d\\e|f%g\u0001')).toBe('a%2Fb%23c%3Fd%5Ce%7Cf%25g%01');
+    });
+  });
+
+  describe('stored format', () => {
+    it('reads a certificate row written in the deployed layout, cursor nulls as sentinels', async () => {
+      const repo = new TableCertificateRepository(tables);
+      const record = makeRecord({ tenantId: tenant, nextNotifyAt: null, notifiedThresholdDays: null });
+      const { nextNotifyAt: _next, notifiedThresholdDays: _notified, ...document } = record;
+      await tables.certificates.createEntity({
+        partitionKey: tenant,
+        rowKey: `c|${record.id}`,
+        json0: JSON.stringify(document),
+        jsonParts: 1,
+        uploadedAt: record.uploadedAt,
+        nextNotifyAt: '',
+        notifiedThresholdDays: -1,
+      });
+
+      expect(await repo.getCertificate(tenant, record.id)).toEqual(record);
+      expect(
+        await repo.advanceExpiryCursor(tenant, record.id, null, {
+          nextNotifyAt: null,
+          notifiedThresholdDays: 1,
+        }),
+      ).toBe(true);
+      expect(await tables.certificates.getEntity(tenant, `c|${record.id}`)).toMatchObject({
+        json0: JSON.stringify(document),
+        nextNotifyAt: '',
+        notifiedThresholdDays: 1,
+      });
     });
   });
 

@@ -13,7 +13,6 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { KmsS3Keystore, keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
-import { ORPHAN_MIN_AGE_MS } from '../../functions/aws/handlers/expiry-scan';
 import { writeDeps } from '../../functions/aws/handlers/write';
 import { motoClientConfig, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import {
@@ -26,7 +25,7 @@ import type { DomainEvent } from '../../shared/domain/types';
 import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/handler';
 import type { CertificateRepository, EventPublisher, KeyCustody } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
-import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
+import { ORPHAN_MIN_AGE_MS, sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
 import {
   capturingLogger,
   type Exchange,
@@ -427,9 +426,10 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
           kmsKeyId: env.KMS_KEY_ID!,
         });
         const later = { now: () => new Date(Date.now() + ORPHAN_MIN_AGE_MS + 60_000) };
-        const swept = await sweepOrphanKeys({ ...deps, clock: later }, keystore.listStoredKeys(), {
-          minAgeMs: ORPHAN_MIN_AGE_MS,
-        });
+        const swept = await sweepOrphanKeys(
+          { ...deps, custody: keystore, clock: later },
+          { minAgeMs: ORPHAN_MIN_AGE_MS },
+        );
         figures.orphanKeysSwept += swept.removed;
         const left = (await awsConsistency()).keysWithoutRecord.filter((k) => newOrphans.includes(k));
         if (left.length > 0) {

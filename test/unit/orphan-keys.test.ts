@@ -1,5 +1,6 @@
+import type { Logger } from '../../shared/ports';
 import { uploadCertificate } from '../../shared/usecases/certificates';
-import { sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
+import { sweepOrphanKeys, sweepOrphanKeysAfterScan } from '../../shared/usecases/orphan-keys';
 import { testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
 
@@ -30,7 +31,7 @@ describe('sweepOrphanKeys', () => {
   it('removes a key no certificate holds and keeps the key of a stored certificate', async () => {
     const { core, record, stray } = await setUp();
 
-    const result = await sweepOrphanKeys(core.deps, await core.keystore.listKeyRefs(), { minAgeMs: 0 });
+    const result = await sweepOrphanKeys(core.deps, { minAgeMs: 0 });
 
     expect(result).toEqual({ checked: 2, removed: 1 });
     const left = (await core.keystore.listKeyRefs()).map((k) => k.keyRef);
@@ -41,15 +42,25 @@ describe('sweepOrphanKeys', () => {
 
   it('spares keys younger than the minimum age: their upload may still be writing its record', async () => {
     const { core } = await setUp();
-    const stored = (await core.keystore.listKeyRefs()).map((k) => ({
-      ...k,
-      storedAt: new Date(FIXED_NOW.getTime() - HOUR / 2),
-    }));
+    // The keys were written just now (their files' times); the sweep runs half an hour later.
+    core.clock.set(new Date(Date.now() + HOUR / 2));
 
-    const result = await sweepOrphanKeys(core.deps, stored, { minAgeMs: HOUR });
+    const result = await sweepOrphanKeys(core.deps, { minAgeMs: HOUR });
 
     expect(result).toEqual({ checked: 2, removed: 0 });
     expect(await core.keystore.listKeyRefs()).toHaveLength(2);
+    core.close();
+  });
+
+  it('removes an orphan once it is older than the minimum age', async () => {
+    const { core, record, stray } = await setUp();
+    core.clock.set(new Date(Date.now() + 2 * HOUR));
+
+    const result = await sweepOrphanKeys(core.deps, { minAgeMs: HOUR });
+
+    expect(result).toEqual({ checked: 2, removed: 1 });
+    expect((await core.keystore.listKeyRefs()).map((k) => k.keyRef)).toEqual([record.keyRef]);
+    expect(stray.keyRef).not.toBe(record.keyRef);
     core.close();
   });
 
@@ -61,11 +72,45 @@ describe('sweepOrphanKeys', () => {
       '',
     );
 
-    await sweepOrphanKeys(core.deps, await core.keystore.listKeyRefs(), { minAgeMs: 0 });
+    await sweepOrphanKeys(core.deps, { minAgeMs: 0 });
 
     const left = (await core.keystore.listKeyRefs()).map((k) => k.keyRef);
     expect(left).toEqual([record.keyRef]);
     expect(left).not.toContain(old.keyRef);
+    core.close();
+  });
+});
+
+describe('sweepOrphanKeysAfterScan', () => {
+  it('logs a failed listing and reports undefined instead of failing the scan', async () => {
+    const { core } = await setUp();
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const logger: Logger = {
+      info: () => {},
+      warn: () => {},
+      error: (message, fields) => lines.push({ message, fields }),
+    };
+    const failing = Object.assign(Object.create(core.keystore), {
+      // biome-ignore lint/correctness/useYield: the listing fails before its first key.
+      async *listKeys() {
+        throw new TypeError('injected');
+      },
+    });
+
+    const removed = await sweepOrphanKeysAfterScan({ ...core.deps, custody: failing, logger });
+
+    expect(removed).toBeUndefined();
+    expect(lines).toEqual([{ message: 'orphan-key sweep failed', fields: { error: 'TypeError' } }]);
+    expect(await core.keystore.listKeyRefs()).toHaveLength(2);
+    core.close();
+  });
+
+  it('spares the keys of an upload that may still be writing its record', async () => {
+    const { core } = await setUp();
+    core.clock.set(new Date());
+
+    expect(await sweepOrphanKeysAfterScan(core.deps)).toBe(0);
+    expect(await core.keystore.listKeyRefs()).toHaveLength(2);
     core.close();
   });
 });

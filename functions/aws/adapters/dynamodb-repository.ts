@@ -32,6 +32,12 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { assignmentsFromStored } from '../../../shared/domain/assignments';
+import {
+  type ExpiryCursor,
+  joinExpiryCursor,
+  type RecordWithoutCursor,
+  splitExpiryCursor,
+} from '../../../shared/domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -56,7 +62,6 @@ export const DUE_SHARDS = 16;
 export const DUE_INDEX_NAME = 'due';
 
 type Item = Record<string, AttributeValue>;
-type StoredRecord = Omit<CertificateRecord, 'nextNotifyAt' | 'notifiedThresholdDays'>;
 
 const MARSHALL = { removeUndefinedValues: true } as const;
 const BATCH_GET_MAX = 100;
@@ -285,7 +290,7 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
     tenantId: string,
     certificateId: string,
     expectedNextNotifyAt: string | null,
-    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+    update: ExpiryCursor,
   ): Promise<boolean> {
     const values: Item = {
       ':next': update.nextNotifyAt === null ? { NULL: true } : { S: update.nextNotifyAt },
@@ -445,10 +450,13 @@ function pick(item: Item, ...names: string[]): Item {
 }
 
 function certificateItem(record: CertificateRecord): Item {
-  const { nextNotifyAt, notifiedThresholdDays, ...rest } = record;
+  const {
+    rest,
+    cursor: { nextNotifyAt, notifiedThresholdDays },
+  } = splitExpiryCursor(record);
   const item: Item = {
     ...key(tenantKey(record.tenantId), certKey(record.id)),
-    rec: { M: marshall(rest satisfies StoredRecord, MARSHALL) },
+    rec: { M: marshall(rest, MARSHALL) },
     nextNotifyAt: nextNotifyAt === null ? { NULL: true } : { S: nextNotifyAt },
     notifiedThresholdDays:
       notifiedThresholdDays === null ? { NULL: true } : { N: String(notifiedThresholdDays) },
@@ -461,13 +469,11 @@ function certificateItem(record: CertificateRecord): Item {
 }
 
 function certificateFromItem(item: Item): CertificateRecord {
-  const rest = unmarshall(item.rec?.M ?? {}) as StoredRecord;
-  return {
-    ...rest,
+  return joinExpiryCursor(unmarshall(item.rec?.M ?? {}) as RecordWithoutCursor, {
     nextNotifyAt: item.nextNotifyAt?.S ?? null,
     notifiedThresholdDays:
       item.notifiedThresholdDays?.N === undefined ? null : Number(item.notifiedThresholdDays.N),
-  };
+  });
 }
 
 /** Versions are decimal counters; a token that is not one can never match, so any next is fine. */

@@ -10,7 +10,6 @@
  * The plaintext data key and the key DER live only in memory for one call and are zeroed after
  * use; nothing here logs, and no error message carries key bytes.
  */
-import crypto from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import {
   DeleteObjectCommand,
@@ -19,11 +18,22 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AppError } from '../../../shared/errors';
-import { importPrivateKeyDer } from '../../../shared/pki/rsa-key-import';
-import { unwrapOaepSha256 } from '../../../shared/pki/rsa-oaep';
-import type { KeyCustody, KeyReference } from '../../../shared/ports';
-import type { StoredKey } from '../../../shared/usecases/orphan-keys';
+import {
+  assertKeyRefOf,
+  assertSafeName,
+  gcmOpen,
+  gcmSeal,
+  importCustodyKey,
+  newKeyRef,
+  noKeyHeld,
+  SEALED_KEY_VERSION,
+  sealedKeyAad,
+  storedKeyOf,
+  unopenableKey,
+  unwrapWithOpenedKey,
+} from '../../../shared/custody/sealed-key';
+import type { AppError } from '../../../shared/errors';
+import type { KeyCustody, KeyReference, StoredKey } from '../../../shared/ports';
 import { callAws, errorName } from './aws-errors';
 
 /** Configuration of {@link KmsS3Keystore}, read once at cold start. */
@@ -32,12 +42,6 @@ export interface KmsS3KeystoreConfig {
   /** The symmetric KMS key (id, ARN or alias) for data keys and SSE-KMS. */
   kmsKeyId: string;
 }
-
-const FORMAT_VERSION = 1;
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
-/** Tenant and certificate ids and keyRefs become S3 key segments: a strict charset, no leading dot. */
-const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
 interface SealedObject {
   v: number;
@@ -99,9 +103,8 @@ export class KmsS3Keystore implements KeyCustody {
   async store(ref: KeyReference, pkcs8Der: Buffer, _certificatePem: string): Promise<{ keyRef: string }> {
     assertSafeName('tenantId', ref.tenantId);
     assertSafeName('certificateId', ref.certificateId);
-    assertRsaPkcs8(pkcs8Der);
-    // A fresh random suffix per upload: a retried store never overwrites an earlier key.
-    const keyRef = `${ref.certificateId}.${crypto.randomBytes(8).toString('hex')}`;
+    importCustodyKey(pkcs8Der);
+    const keyRef = newKeyRef(ref.certificateId);
     const generated = await callAws('Key custody (KMS)', () =>
       this.kms.send(
         new GenerateDataKeyCommand({
@@ -150,8 +153,8 @@ export class KmsS3Keystore implements KeyCustody {
     );
   }
 
-  /** Every stored key object, page by page (for the orphan sweep); foreign objects are skipped. */
-  async *listStoredKeys(): AsyncIterable<StoredKey> {
+  /** Every stored key object, page by page; `storedAt` is its LastModified. */
+  async *listKeys(): AsyncIterable<StoredKey> {
     let token: string | undefined;
     do {
       const page = await callAws('Key custody (S3)', () =>
@@ -163,48 +166,19 @@ export class KmsS3Keystore implements KeyCustody {
         const match = /^tenants\/([^/]+)\/keys\/([^/]+)$/.exec(object.Key ?? '');
         if (!match) continue;
         const [, tenantId, keyRef] = match as unknown as [string, string, string];
-        const certificateId = keyRef.split('.')[0] ?? '';
-        if (!SAFE_NAME.test(tenantId) || !SAFE_NAME.test(keyRef) || certificateId === keyRef) continue;
-        yield {
-          tenantId,
-          certificateId,
-          keyRef,
-          ...(object.LastModified ? { storedAt: object.LastModified } : {}),
-        };
+        const key = storedKeyOf(tenantId, keyRef);
+        if (key === undefined) continue;
+        yield { ...key, ...(object.LastModified ? { storedAt: object.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
 
   async unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer> {
-    assertSafeName('tenantId', ref.tenantId);
-    assertSafeName('keyRef', keyRef);
-    if (!keyRef.startsWith(`${ref.certificateId}.`)) {
-      throw new AppError(
-        'NO_MATCHING_KEY',
-        `The key reference does not belong to certificate '${ref.certificateId}'.`,
-        {
-          details: { certificateId: ref.certificateId },
-        },
-      );
-    }
+    assertKeyRefOf(ref, keyRef);
     const sealed = await this.readSealed(ref, keyRef);
     const der = await this.open(ref, keyRef, sealed);
-    try {
-      const privateKey = importPrivateKeyDer(der, 'pkcs8');
-      try {
-        // Off the event loop: a 16384-bit private operation would stall every other request.
-        return await unwrapOaepSha256(privateKey, wrappedKey);
-      } catch {
-        throw new AppError(
-          'NO_MATCHING_KEY',
-          `The session key was not wrapped for the key of certificate '${ref.certificateId}'.`,
-          { details: { certificateId: ref.certificateId } },
-        );
-      }
-    } finally {
-      der.fill(0);
-    }
+    return unwrapWithOpenedKey(der, ref.certificateId, wrappedKey);
   }
 
   private async readSealed(ref: KeyReference, keyRef: string): Promise<SealedObject> {
@@ -215,20 +189,12 @@ export class KmsS3Keystore implements KeyCustody {
       );
       text = (await out.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
-      if (errorName(error) === 'NoSuchKey') {
-        throw new AppError(
-          'NO_MATCHING_KEY',
-          `No private key is held for certificate '${ref.certificateId}'.`,
-          {
-            details: { certificateId: ref.certificateId },
-          },
-        );
-      }
+      if (errorName(error) === 'NoSuchKey') throw noKeyHeld(ref.certificateId);
       throw error;
     }
     try {
       const parsed = JSON.parse(text) as SealedObject;
-      if (parsed.v !== FORMAT_VERSION || parsed.alg !== 'AES-256-GCM') throw new Error('unknown format');
+      if (parsed.v !== SEALED_KEY_VERSION || parsed.alg !== 'AES-256-GCM') throw new Error('unknown format');
       return parsed;
     } catch {
       throw unusable(ref);
@@ -257,31 +223,26 @@ export class KmsS3Keystore implements KeyCustody {
       }
       throw error;
     }
+    let opened: Buffer | undefined;
     try {
-      const decipher = crypto.createDecipheriv('aes-256-gcm', dataKey, Buffer.from(sealed.iv, 'base64'), {
-        authTagLength: TAG_LENGTH,
+      opened = gcmOpen(dataKey, sealedKeyAad(ref.tenantId, ref.certificateId, keyRef), {
+        iv: Buffer.from(sealed.iv, 'base64'),
+        ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
+        tag: Buffer.from(sealed.tag, 'base64'),
       });
-      decipher.setAAD(aad(ref, keyRef));
-      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-      return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
     } catch {
-      throw unusable(ref);
+      // A field that is not a string (a damaged object).
+      opened = undefined;
     } finally {
       dataKey.fill(0);
     }
+    if (opened === undefined) throw unusable(ref);
+    return opened;
   }
 }
 
 function encryptionContext(ref: KeyReference): Record<string, string> {
   return { tenantId: ref.tenantId, certificateId: ref.certificateId };
-}
-
-function aad(ref: KeyReference, keyRef: string): Buffer {
-  // NUL cannot occur in the validated names, so the concatenation is unambiguous.
-  return Buffer.from(
-    `reccert-key\0${FORMAT_VERSION}\0${ref.tenantId}\0${ref.certificateId}\0${keyRef}`,
-    'utf8',
-  );
 }
 
 function seal(
@@ -291,49 +252,23 @@ function seal(
   plaintext: Buffer,
   encryptedDataKey: Buffer,
 ): SealedObject {
-  const iv = crypto.randomBytes(IV_LENGTH);
-  const cipher = crypto.createCipheriv('aes-256-gcm', dataKey, iv, { authTagLength: TAG_LENGTH });
-  cipher.setAAD(aad(ref, keyRef));
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const { iv, ciphertext, tag } = gcmSeal(
+    dataKey,
+    sealedKeyAad(ref.tenantId, ref.certificateId, keyRef),
+    plaintext,
+  );
   return {
-    v: FORMAT_VERSION,
+    v: SEALED_KEY_VERSION,
     alg: 'AES-256-GCM',
     tenantId: ref.tenantId,
     certificateId: ref.certificateId,
     dataKey: encryptedDataKey.toString('base64'),
     iv: iv.toString('base64'),
-    tag: cipher.getAuthTag().toString('base64'),
+    tag: tag.toString('base64'),
     ciphertext: ciphertext.toString('base64'),
   };
 }
 
 function unusable(ref: KeyReference): AppError {
-  return new AppError(
-    'INTERNAL_ERROR',
-    `The stored key of certificate '${ref.certificateId}' cannot be opened (damaged, or moved from another tenant or certificate).`,
-    { details: { certificateId: ref.certificateId } },
-  );
-}
-
-function assertRsaPkcs8(der: Buffer): void {
-  let type: string | undefined;
-  try {
-    type = importPrivateKeyDer(der, 'pkcs8').asymmetricKeyType;
-  } catch {
-    type = undefined;
-  }
-  // The core validates uploads; reaching this is a wiring bug, so a plain error (no key bytes).
-  if (type !== 'rsa') throw new Error('Key custody accepts only an RSA private key as PKCS#8 DER.');
-}
-
-function assertSafeName(what: string, value: string): void {
-  if (!SAFE_NAME.test(value)) {
-    throw new AppError(
-      'VALIDATION_ERROR',
-      `The ${what} is not a safe name (letters, digits, '.', '_', '-').`,
-      {
-        details: { [what]: value.slice(0, 64) },
-      },
-    );
-  }
+  return unopenableKey(ref.certificateId, 'damaged, or moved from another tenant or certificate');
 }

@@ -12,7 +12,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { operatorRoutes } from '../../../shared/http/route-groups/operator';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
-import { sweepOrphanKeys } from '../../../shared/usecases/orphan-keys';
+import { sweepOrphanKeysAfterScan } from '../../../shared/usecases/orphan-keys';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
@@ -29,12 +29,6 @@ export interface ScanClients {
   s3: S3Client;
   kms: KMSClient;
 }
-
-/**
- * A key object younger than this may belong to an upload that has not written its record yet;
- * an hour is far beyond the write function's timeout.
- */
-export const ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
 
 /** The expiry scan's deps from its clients and environment. */
 export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
@@ -77,23 +71,11 @@ export function expiryScanFunction(
     const summary = {
       scanned: result.scanned,
       notifications: result.notifications.length,
-      orphanKeysRemoved: await sweepKeys(deps()),
+      orphanKeysRemoved: await sweepOrphanKeysAfterScan(deps()),
     };
     deps().logger.info('scheduled expiry scan', summary);
     return summary;
   };
-}
-
-/** The daily orphan-key sweep; a failure is logged and does not fail the scan (tomorrow retries). */
-async function sweepKeys(deps: CoreDeps): Promise<number | undefined> {
-  if (!(deps.custody instanceof KmsS3Keystore)) return undefined;
-  try {
-    const stored = deps.custody.listStoredKeys();
-    return (await sweepOrphanKeys(deps, stored, { minAgeMs: ORPHAN_MIN_AGE_MS })).removed;
-  } catch (error) {
-    deps.logger.error('orphan-key sweep failed', { error: error instanceof Error ? error.name : 'unknown' });
-    return undefined;
-  }
 }
 
 /** Lambda entry point (EventBridge Scheduler and API Gateway HTTP API). */

@@ -21,14 +21,19 @@
  * recoverable under its own name for an operator (old recordings may need it), and makes
  * `remove` (which deletes a whole key, all its versions) touch only the upload it belongs to, so
  * rolling back a losing concurrent upload or sweeping an orphan never deletes a live key.
+ *
+ * Listing (for the orphan sweep) names only such keys: tagged with tenant and certificate, named
+ * `<alias>-<32 hex>`, holding one version. A key under a bare alias (how keys were named before)
+ * holds every upload of its certificate as versions of one name, and `remove` deletes a name with
+ * all its versions, so sweeping an old version there would delete the live one too: never listed.
  */
 
 import type crypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import type { CryptographyClient, JsonWebKey, KeyClient } from '@azure/keyvault-keys';
+import type { CryptographyClient, JsonWebKey, KeyClient, KeyProperties } from '@azure/keyvault-keys';
+import { importCustodyKey } from '../../../shared/custody/sealed-key';
 import { AppError, ValidationError } from '../../../shared/errors';
-import { importPrivateKeyDer } from '../../../shared/pki/rsa-key-import';
-import type { KeyCustody, KeyReference } from '../../../shared/ports';
+import type { KeyCustody, KeyReference, StoredKey } from '../../../shared/ports';
 import { isRetryable, statusOf, toUnavailable } from './azure-errors';
 
 /** The Key Vault API version the adapters speak (Lowkey Vault 3.4.x serves it too). */
@@ -40,6 +45,8 @@ const VAULT_ALIAS = /^[0-9A-Za-z-]{1,94}$/;
 const KEY_REF = /^([0-9A-Za-z-]{1,127})\/([0-9A-Za-z]{1,64})$/;
 /** What {@link KeyVaultCustody.store} appends to the alias to name one stored key. */
 const NAME_SUFFIX = /^-[0-9a-f]{32}$/;
+/** The name of a key {@link KeyVaultCustody.store} imported: an alias and the suffix. */
+const STORED_NAME = /^[0-9A-Za-z-]{1,94}-[0-9a-f]{32}$/;
 /** The largest RSA key Key Vault holds (it takes 2048, 3072 and 4096 bits). */
 const MAX_VAULT_KEY_BITS = 4096;
 /** Imports under fresh names before a name conflict is reported (one is already unheard of). */
@@ -154,6 +161,50 @@ export class KeyVaultCustody implements KeyCustody {
       throw vaultFault(error, refusal, 'unwrap with the key');
     }
   }
+
+  /** The keys {@link store} imported (see the module comment); `storedAt` is the vault's created time. */
+  async *listKeys(): AsyncIterable<StoredKey> {
+    const keys = this.keys.listPropertiesOfKeys()[Symbol.asyncIterator]();
+    while (true) {
+      let next: IteratorResult<KeyProperties>;
+      try {
+        next = await keys.next();
+      } catch (error) {
+        throw vaultFault(error, refusalOf(error), 'list the keys');
+      }
+      if (next.done) return;
+      const { name, tags, managed, createdOn } = next.value;
+      const tenantId = tags?.tenantId;
+      const certificateId = tags?.certificateId;
+      if (tenantId === undefined || certificateId === undefined || managed || !STORED_NAME.test(name))
+        continue;
+      const version = await this.onlyVersion(name);
+      if (version === undefined) continue;
+      yield {
+        tenantId,
+        certificateId,
+        keyRef: `${name}/${version}`,
+        ...(createdOn ? { storedAt: createdOn } : {}),
+      };
+    }
+  }
+
+  /** The version of a key that has exactly one, else undefined (also when it is gone meanwhile). */
+  private async onlyVersion(name: string): Promise<string | undefined> {
+    const versions: (string | undefined)[] = [];
+    try {
+      for await (const properties of this.keys.listPropertiesOfKeyVersions(name)) {
+        versions.push(properties.version);
+        // A second one is enough to know the name is not one upload's.
+        if (versions.length > 1) break;
+      }
+    } catch (error) {
+      const refusal = refusalOf(error);
+      if (refusal === 'not-found') return undefined;
+      throw vaultFault(error, refusal, 'list the versions of a key');
+    }
+    return versions.length === 1 ? versions[0] : undefined;
+  }
 }
 
 /**
@@ -161,15 +212,7 @@ export class KeyVaultCustody implements KeyCustody {
  * to decrypt and unwrap (what the recording key needs, nothing else).
  */
 export function rsaJwkFromPkcs8(pkcs8Der: Buffer): JsonWebKey {
-  let exported: crypto.JsonWebKey;
-  try {
-    const key = importPrivateKeyDer(pkcs8Der, 'pkcs8');
-    if (key.asymmetricKeyType !== 'rsa') throw new Error('not RSA');
-    exported = key.export({ format: 'jwk' });
-  } catch {
-    // The core validates uploads; reaching this is a wiring bug, so a plain error (no key bytes).
-    throw new Error('Key custody accepts only an RSA private key as PKCS#8 DER.');
-  }
+  const exported: crypto.JsonWebKey = importCustodyKey(pkcs8Der).export({ format: 'jwk' });
   const part = (name: 'n' | 'e' | 'd' | 'p' | 'q' | 'dp' | 'dq' | 'qi'): Uint8Array => {
     const value = exported[name];
     if (typeof value !== 'string') throw new Error(`The RSA key lacks its '${name}' component.`);

@@ -1,37 +1,44 @@
 /**
- * The Azure runtime's certificate repository on Table storage (`@azure/data-tables`).
- *
- * Tables (names get an optional prefix, for isolated test runs):
- * - `certificates`: partition = tenant. Certificate rows (`c|<id>`) and the tenant's one
- *   assignment-state row (`a|state`) share the partition, so deleting a certificate and writing
- *   the new state can be one entity-group transaction. The state's ETag is its version.
- * - `expiryindex`: partition = the day (`YYYY-MM-DD`) of a certificate's `nextNotifyAt`, row =
- *   `<nextNotifyAt>|<tenant>|<certificate>`. The scan reads only buckets up to today and only rows
- *   that are due. The index row is written before the certificate row changes and the stale one
- *   deleted after, so a crash leaves at worst a stale index row: the scan re-checks each one
- *   against the certificate's own `nextNotifyAt`, skips it, and deletes it once it is old enough
- *   not to belong to a write still in flight.
- * - `notifications`: partition = tenant, row = `<certificate>|<thresholdDays>`, so "once per
- *   threshold" is the service's own insert-if-absent (409 on a duplicate).
- * - `audit`: partition = tenant, row = inverted timestamp + inverted write sequence + id, so a
- *   partition query returns newest first without sorting.
- *
- * Azure Table strings are limited to 64 KiB (32 K UTF-16 units), so JSON documents are stored
- * split over numbered properties (`json0`, `json1`, ...).
+ * The Azure runtime's certificate repository on Table storage (`@azure/data-tables`): the
+ * operations of the port, their conditions and their order of writes. The tables, their rows and
+ * the codecs between records and entities are in ./table-schema.ts.
  */
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { assignmentsFromStored } from '../../../shared/domain/assignments';
+import type { ExpiryCursor } from '../../../shared/domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
   ExpiryNotification,
-  NotificationKind,
   TenantAssignments,
   VersionedAssignments,
 } from '../../../shared/domain/types';
 import { AlreadyExists, ConcurrencyConflict } from '../../../shared/errors';
 import { type CertificateRepository, emptyAssignments } from '../../../shared/ports';
 import { callAzure, statusOf, toUnavailable } from './azure-errors';
+import {
+  CERT_PREFIX,
+  CERT_RANGE_END,
+  type CertificateEntity,
+  type Chunks,
+  certificateKeys,
+  cursorProperties,
+  decodeNext,
+  type EntityKeys,
+  fromCertificateEntity,
+  fromNotificationEntity,
+  type IndexEntity,
+  indexKeys,
+  joinChunks,
+  keyPart,
+  NO_NEXT,
+  type NotificationEntity,
+  STATE_ROW,
+  splitChunks,
+  toAuditEntity,
+  toCertificateEntity,
+  toNotificationEntity,
+} from './table-schema';
 
 /** The tables this repository uses; each client is bound to one table. */
 export interface TableRepositoryClients {
@@ -86,42 +93,6 @@ export interface TableRepositoryOptions {
   wallClock?: () => number;
 }
 
-const CERT_PREFIX = 'c|';
-/** '}' sorts right after '|': the range [c|, c}) holds exactly the certificate rows. */
-const CERT_RANGE_END = 'c}';
-const STATE_ROW = 'a|state';
-/** Table storage cannot store null; these stand for the cursor's nulls. */
-const NO_NEXT = '';
-const NO_THRESHOLD = -1;
-/** 64 KiB per string property is 32 768 UTF-16 units; stay below it. */
-const CHUNK_CHARS = 30_000;
-/** An entity is at most 1 MiB; 16 chunks (< 1 MB in UTF-16) leave room for the other properties. */
-const MAX_CHUNKS = 16;
-
-type Chunks = Record<string, string | number>;
-
-interface CertificateEntity extends Chunks {
-  uploadedAt: string;
-  nextNotifyAt: string;
-  notifiedThresholdDays: number;
-}
-
-interface IndexEntity {
-  tenantId: string;
-  certificateId: string;
-  nextNotifyAt: string;
-}
-
-interface NotificationEntity {
-  tenantId: string;
-  certificateId: string;
-  kind: NotificationKind;
-  thresholdDays: number;
-  notAfter: string;
-  createdAt: string;
-  seq: string;
-}
-
 /** `CertificateRepository` on Azure Table storage; see the module comment for the layout. */
 export class TableCertificateRepository implements CertificateRepository {
   private readonly graceMs: number;
@@ -136,14 +107,11 @@ export class TableCertificateRepository implements CertificateRepository {
   }
 
   async createCertificate(record: CertificateRecord): Promise<void> {
-    const pk = keyPart(record.tenantId);
-    const rk = certRow(record.id);
     // Index first: if the certificate write then fails, only a stale index row remains.
     if (record.nextNotifyAt !== null) await this.putIndex(record.tenantId, record.id, record.nextNotifyAt);
     try {
       await this.tables.certificates.createEntity<CertificateEntity>({
-        partitionKey: pk,
-        rowKey: rk,
+        ...certificateKeys(record.tenantId, record.id),
         ...toCertificateEntity(record),
       });
     } catch (error) {
@@ -178,7 +146,8 @@ export class TableCertificateRepository implements CertificateRepository {
   async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
     const entity = await this.getCertificateEntity(tenantId, certificateId);
     if (entity === undefined) return;
-    await this.deleteIgnoringMissing(this.tables.certificates, keyPart(tenantId), certRow(certificateId));
+    const keys = certificateKeys(tenantId, certificateId);
+    await this.deleteIgnoringMissing(this.tables.certificates, keys.partitionKey, keys.rowKey);
     if (entity.nextNotifyAt !== NO_NEXT)
       await this.deleteIndexQuietly(tenantId, certificateId, entity.nextNotifyAt);
   }
@@ -222,7 +191,7 @@ export class TableCertificateRepository implements CertificateRepository {
     if (doomed !== undefined) {
       // The SDK sends transaction deletes with If-Match '*': a row deleted meanwhile fails the
       // transaction with 404, which is a lost race like the state's 412.
-      actions.push(['delete', { partitionKey: pk, rowKey: certRow(deleteId) }]);
+      actions.push(['delete', certificateKeys(tenantId, deleteId)]);
     }
     try {
       await this.tables.certificates.submitTransaction(actions);
@@ -258,17 +227,7 @@ export class TableCertificateRepository implements CertificateRepository {
   }
 
   async addNotificationOnce(notification: ExpiryNotification): Promise<boolean> {
-    const entity: NotificationEntity & { partitionKey: string; rowKey: string } = {
-      partitionKey: keyPart(notification.tenantId),
-      rowKey: `${keyPart(notification.certificateId)}|${notification.thresholdDays}`,
-      tenantId: notification.tenantId,
-      certificateId: notification.certificateId,
-      kind: notification.kind,
-      thresholdDays: notification.thresholdDays,
-      notAfter: notification.notAfter,
-      createdAt: notification.createdAt,
-      seq: String(nextSequence()).padStart(16, '0'),
-    };
+    const entity = toNotificationEntity(notification, nextSequence());
     try {
       await this.tables.notifications.createEntity(entity);
       return true;
@@ -282,7 +241,7 @@ export class TableCertificateRepository implements CertificateRepository {
     tenantId: string,
     certificateId: string,
     expectedNextNotifyAt: string | null,
-    update: { nextNotifyAt: string | null; notifiedThresholdDays: number | null },
+    update: ExpiryCursor,
   ): Promise<boolean> {
     // A lost ETag race is retried after a re-read; the compare on nextNotifyAt decides.
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -293,12 +252,7 @@ export class TableCertificateRepository implements CertificateRepository {
       }
       try {
         await this.tables.certificates.updateEntity(
-          {
-            partitionKey: keyPart(tenantId),
-            rowKey: certRow(certificateId),
-            nextNotifyAt: update.nextNotifyAt ?? NO_NEXT,
-            notifiedThresholdDays: update.notifiedThresholdDays ?? NO_THRESHOLD,
-          },
+          { ...certificateKeys(tenantId, certificateId), ...cursorProperties(update) },
           'Merge',
           { etag: entity.etag },
         );
@@ -327,30 +281,12 @@ export class TableCertificateRepository implements CertificateRepository {
     });
     // A tenant has a handful per certificate, so sorting here is cheaper than a second index.
     rows.sort((a, b) => compare(b.createdAt, a.createdAt) || compare(b.seq, a.seq));
-    return rows.map((row) => ({
-      tenantId: row.tenantId,
-      certificateId: row.certificateId,
-      kind: row.kind,
-      thresholdDays: row.thresholdDays,
-      notAfter: row.notAfter,
-      createdAt: row.createdAt,
-    }));
+    return rows.map(fromNotificationEntity);
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    const at = Date.parse(entry.at);
-    const invertedAt = String(9_999_999_999_999 - (Number.isFinite(at) ? Math.max(0, at) : 0)).padStart(
-      13,
-      '0',
-    );
-    const invertedSeq = String(MAX_SEQUENCE - nextSequence()).padStart(16, '0');
-    await callAzure('Table storage', () =>
-      this.tables.audit.createEntity({
-        partitionKey: keyPart(entry.tenantId),
-        rowKey: `${invertedAt}|${invertedSeq}|${keyPart(entry.id)}`,
-        ...splitChunks(JSON.stringify(entry)),
-      }),
-    );
+    const sequence = nextSequence();
+    await callAzure('Table storage', () => this.tables.audit.createEntity(toAuditEntity(entry, sequence)));
   }
 
   async listAudit(tenantId: string, limit: number): Promise<AuditEntry[]> {
@@ -390,9 +326,8 @@ export class TableCertificateRepository implements CertificateRepository {
   }
 
   private async putIndex(tenantId: string, certificateId: string, nextNotifyAt: string): Promise<void> {
-    const entity: IndexEntity & { partitionKey: string; rowKey: string } = {
-      partitionKey: nextNotifyAt.slice(0, 10),
-      rowKey: indexRow(tenantId, certificateId, nextNotifyAt),
+    const entity: IndexEntity & EntityKeys = {
+      ...indexKeys(tenantId, certificateId, nextNotifyAt),
       tenantId,
       certificateId,
       nextNotifyAt,
@@ -409,12 +344,9 @@ export class TableCertificateRepository implements CertificateRepository {
     certificateId: string,
     nextNotifyAt: string,
   ): Promise<void> {
+    const keys = indexKeys(tenantId, certificateId, nextNotifyAt);
     try {
-      await this.deleteIgnoringMissing(
-        this.tables.expiryIndex,
-        nextNotifyAt.slice(0, 10),
-        indexRow(tenantId, certificateId, nextNotifyAt),
-      );
+      await this.deleteIgnoringMissing(this.tables.expiryIndex, keys.partitionKey, keys.rowKey);
     } catch {
       // Tolerated by design (see above).
     }
@@ -440,10 +372,11 @@ export class TableCertificateRepository implements CertificateRepository {
     tenantId: string,
     certificateId: string,
   ): Promise<TableEntityResult<CertificateEntity> | undefined> {
+    const keys = certificateKeys(tenantId, certificateId);
     return this.getEntityOrUndefined<CertificateEntity>(
       this.tables.certificates,
-      keyPart(tenantId),
-      certRow(certificateId),
+      keys.partitionKey,
+      keys.rowKey,
     );
   }
 
@@ -461,78 +394,6 @@ export class TableCertificateRepository implements CertificateRepository {
   }
 }
 
-/**
- * Makes a value safe inside a PartitionKey/RowKey: '/', '\', '#', '?' and control characters are
- * forbidden there, and '|' and '%' are ours (separator and escape).
- */
-export function keyPart(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is escaped.
-  return value.replace(/[%|/\\#?\u0000-\u001f\u007f-\u009f]/g, (c) => {
-    return `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
-  });
-}
-
-function certRow(certificateId: string): string {
-  return `${CERT_PREFIX}${keyPart(certificateId)}`;
-}
-
-function indexRow(tenantId: string, certificateId: string, nextNotifyAt: string): string {
-  return `${keyPart(nextNotifyAt)}|${keyPart(tenantId)}|${keyPart(certificateId)}`;
-}
-
-function toCertificateEntity(record: CertificateRecord): CertificateEntity {
-  const { nextNotifyAt, notifiedThresholdDays, ...rest } = record;
-  return {
-    ...splitChunks(JSON.stringify(rest)),
-    uploadedAt: record.uploadedAt,
-    nextNotifyAt: nextNotifyAt ?? NO_NEXT,
-    notifiedThresholdDays: notifiedThresholdDays ?? NO_THRESHOLD,
-  };
-}
-
-function fromCertificateEntity(entity: CertificateEntity): CertificateRecord {
-  const rest = JSON.parse(joinChunks(entity)) as Omit<
-    CertificateRecord,
-    'nextNotifyAt' | 'notifiedThresholdDays'
-  >;
-  return {
-    ...rest,
-    nextNotifyAt: decodeNext(entity.nextNotifyAt),
-    notifiedThresholdDays:
-      entity.notifiedThresholdDays === NO_THRESHOLD ? null : entity.notifiedThresholdDays,
-  };
-}
-
-function decodeNext(value: string): string | null {
-  return value === NO_NEXT ? null : value;
-}
-
-/** Splits a JSON document over `json0..jsonN` (each within the 64 KiB property limit). */
-export function splitChunks(json: string): Chunks {
-  const chunks: Chunks = {};
-  let index = 0;
-  for (let start = 0; start < json.length; index++) {
-    let end = Math.min(json.length, start + CHUNK_CHARS);
-    // Never cut a surrogate pair in two: a lone half is not valid UTF-16 on the wire.
-    const last = json.charCodeAt(end - 1);
-    if (end < json.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
-    chunks[`json${index}`] = json.slice(start, end);
-    start = end;
-  }
-  if (index > MAX_CHUNKS)
-    throw new Error(`The document is too large for one table entity (${json.length} chars).`);
-  chunks.jsonParts = index;
-  return chunks;
-}
-
-/** Reassembles what {@link splitChunks} stored. */
-export function joinChunks(entity: Chunks): string {
-  const parts = Number(entity.jsonParts ?? 0);
-  let json = '';
-  for (let i = 0; i < parts; i++) json += String(entity[`json${i}`] ?? '');
-  return json;
-}
-
 function conflictOr(error: unknown): unknown {
   const status = statusOf(error);
   if (status === 404 || status === 409 || status === 412) return new ConcurrencyConflict();
@@ -543,8 +404,6 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Above any microsecond timestamp for millennia, and exact as a double (< 2^53). */
-const MAX_SEQUENCE = 8_999_999_999_999_999;
 let lastSequence = 0;
 /** Strictly increasing per process (microseconds since the epoch, bumped on ties). */
 function nextSequence(): number {
