@@ -13,7 +13,7 @@ import { createDecipheriv, type DecipherGCM } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, UnavailableError, ValidationError } from '../errors';
+import { AppError, hasCode, ValidationError } from '../errors';
 import { formatSerial } from '../pki/certificate';
 import { children, DerError, type DerNode, decodeOid, parseDer, readOid, TAG } from '../pki/der';
 import { BerError, type BerHeader, berElementEnd, MAX_HEADER_LENGTH, readBerHeader } from './ber';
@@ -601,7 +601,7 @@ export class CmsDecryptStream extends Transform {
       try {
         key = await this.unwrapper.unwrap(r.id, r.wrappedKey);
       } catch (error) {
-        if (error instanceof UnavailableError) throw error;
+        if (hasCode(error, 'SERVICE_UNAVAILABLE')) throw error;
         lastError = error;
         continue;
       }

@@ -2,7 +2,7 @@
 import { profileOf, withoutPending, withPending, withProfile } from '../domain/assignments';
 import { certificateStatus } from '../domain/expiry';
 import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 
@@ -200,8 +200,8 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     try {
       await usableCertificate(deps, tenantId, certificateId, state);
     } catch (error) {
-      if (!(error instanceof NotFoundError || error instanceof ConflictError)) throw error;
-      rejection = error.message;
+      if (!hasKind(error, 'not-found', 'conflict')) throw error;
+      rejection = (error as Error).message;
       await deps.repo.saveAssignments(tenantId, remember(state), version);
       return 'rejected';
     }

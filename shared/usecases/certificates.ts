@@ -18,14 +18,16 @@ import {
 import type { CertificateDetails, CertificateRecord, CertificateStatus, DomainEvent } from '../domain/types';
 import {
   AlreadyExists,
-  AppError,
   ConflictError,
+  hasCode,
+  isRefusal,
   NotFoundError,
   UnavailableError,
   ValidationError,
   type Warning,
 } from '../errors';
 import {
+  ANY_KEY_FORMAT,
   checkKeyMatches,
   parseCertificatePem,
   parsePrivateKeyInputAsync,
@@ -68,7 +70,8 @@ async function proveCustodyUnwraps(
     unwrapped = await deps.custody.unwrapKey(ref, keyRef, wrapped);
   } catch (error) {
     await removeKeyQuietly(deps, ref, keyRef);
-    if (error instanceof ValidationError || (error instanceof AppError && error.code === 'NO_MATCHING_KEY')) {
+    // Custody refuses a key that cannot unwrap (NO_MATCHING_KEY); anything else is a failure.
+    if (isRefusal(error)) {
       throw new ValidationError(
         'KEY_MISMATCH',
         'The stored key could not unwrap a test session key wrapped with this certificate, so recordings encrypted for it could not be played. Check that the key belongs to the certificate.',
@@ -441,19 +444,14 @@ export async function verifyKey(
   input: { privateKey?: string | undefined; privateKeyPassword?: string | undefined },
 ): Promise<{ matches: boolean }> {
   const record = await getCertificateRecord(deps, tenantId, id);
-  // Any key format is fine here: nothing is stored, so the azure flow's PKCS#8 rule does not apply.
-  const key = await parsePrivateKeyInputAsync(input.privateKey, input.privateKeyPassword, 'aws');
+  // Nothing is stored, so the azure flow's PKCS#8 rule does not apply.
+  const key = await parsePrivateKeyInputAsync(input.privateKey, input.privateKeyPassword, ANY_KEY_FORMAT);
   const certificate = parseCertificatePem(record.certificatePem);
   try {
     checkKeyMatches(certificate, key.key);
     return { matches: true };
   } catch (error) {
-    if (
-      error instanceof ValidationError &&
-      (error.code === 'KEY_MISMATCH' || error.code === 'KEY_TOO_SMALL')
-    ) {
-      return { matches: false };
-    }
+    if (hasCode(error, 'KEY_MISMATCH', 'KEY_TOO_SMALL')) return { matches: false };
     throw error;
   }
 }

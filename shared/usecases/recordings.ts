@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { AuditEntry, CertificateRecord } from '../domain/types';
-import { AppError, UnavailableError, ValidationError } from '../errors';
+import { AppError, codeOf, UnavailableError, ValidationError } from '../errors';
 import type { KeyReference } from '../ports';
 import { createDecryptStream, type RecipientId, type SessionKeyUnwrapper } from '../recording';
 import { SealedSpool } from '../recording/sealed-spool';
@@ -145,7 +145,7 @@ export async function decryptRecording(
     if (!input.destroyed) input.resume();
     decryptor.destroy();
     await spool.release();
-    const code = error instanceof AppError ? error.code : (error as { auditCode?: string }).auditCode;
+    const code = codeOf(error) ?? (error as { auditCode?: string }).auditCode;
     await audit(deps, actor, tenantId, unwrapper.used?.id, {
       outcome: 'failed',
       code: code ?? 'ERROR',
