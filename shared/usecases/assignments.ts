@@ -5,6 +5,7 @@ import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignm
 import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
+import { auditEntry, domainEvent } from './trail';
 
 /** How many applied request ids a tenant remembers for deduplication. */
 const REMEMBERED_REQUESTS = 500;
@@ -87,23 +88,18 @@ export async function requestIvrAssignment(
     requestedBy: actor.subject,
   };
   try {
-    await deps.repo.appendAudit({
-      id: deps.ids.newId(),
-      tenantId,
-      at: now.toISOString(),
-      actor: actor.subject,
-      action: 'ivr.assign.requested',
-      certificateId,
-      details: { profileId, requestId },
-    });
-    await deps.events.publish([
-      {
-        id: deps.ids.newId(),
-        type: 'IvrAssignmentRequested',
+    await deps.repo.appendAudit(
+      auditEntry(deps, {
         tenantId,
-        occurredAt: now.toISOString(),
-        data: { ...data },
-      },
+        at: now.toISOString(),
+        actor: actor.subject,
+        action: 'ivr.assign.requested',
+        certificateId,
+        details: { profileId, requestId },
+      }),
+    );
+    await deps.events.publish([
+      domainEvent(deps, 'IvrAssignmentRequested', tenantId, { ...data }, now.toISOString()),
     ]);
   } catch (error) {
     // No event will come to clear the mark; clear it now (or it lapses after its TTL).
@@ -234,25 +230,16 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(
       deps,
-      {
-        id: deps.ids.newId(),
+      auditEntry(deps, {
         tenantId,
         at,
         actor: requestedBy,
         action: outcome === 'applied' ? 'ivr.assign.applied' : 'ivr.assign.rejected',
         certificateId,
         details: { profileId, requestId, ...(rejection ? { reason: rejection } : {}) },
-      },
+      }),
       outcome === 'applied'
-        ? [
-            {
-              id: deps.ids.newId(),
-              type: 'IvrAssignmentApplied',
-              tenantId,
-              occurredAt: at,
-              data: { requestId, profileId, certificateId },
-            },
-          ]
+        ? [domainEvent(deps, 'IvrAssignmentApplied', tenantId, { requestId, profileId, certificateId }, at)]
         : [],
     );
   }
@@ -276,15 +263,13 @@ export async function abandonIvrAssignment(
   await releasePendingAssignment(deps, event.tenantId, requestId);
   await recordCommittedChange(
     deps,
-    {
-      id: deps.ids.newId(),
+    auditEntry(deps, {
       tenantId: event.tenantId,
-      at: deps.clock.now().toISOString(),
       actor: requestedBy,
       action: 'ivr.assign.rejected',
       certificateId,
       details: { profileId, requestId, reason },
-    },
+    }),
     [],
   );
 }
@@ -367,25 +352,24 @@ export async function changeScreenRecording(
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(
       deps,
-      {
-        id: deps.ids.newId(),
+      auditEntry(deps, {
         tenantId,
         at,
         actor: actor.subject,
         action: 'screen.change',
         details: { added: add, removed: remove, certificateIds: result.view.certificateIds },
-      },
+      }),
       [
-        {
-          id: deps.ids.newId(),
-          type: 'ScreenRecordingCertificatesChanged',
+        domainEvent(
+          deps,
+          'ScreenRecordingCertificatesChanged',
           tenantId,
-          occurredAt: at,
-          data: {
+          {
             certificateIds: result.view.certificateIds,
             encryptionEnabled: result.view.encryptionEnabled,
           },
-        },
+          at,
+        ),
       ],
     );
   }
