@@ -84,6 +84,27 @@ describe('decryptRecording', () => {
     expect(openSpools()).toEqual([]);
   });
 
+  it('audits the certificate whose recipient opened the recording, among several of the tenant', async () => {
+    const other = makePair({
+      key: rsaKey('playback-other'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const second = await uploadCertificate(core.deps, { subject: 'admin' }, 'acme', {
+      certificate: other.certPem,
+      privateKey: other.keyPem,
+    });
+    const cms = await encrypt(Buffer.alloc(1000, 5), other.certPem);
+
+    const playback = await decryptRecording(core.deps, player, 'acme', Readable.from([cms]));
+
+    expect((await readAll(playback.plaintext)).length).toBe(1000);
+    expect((await playbackAudit())[0]).toMatchObject({
+      certificateId: second.id,
+      details: { outcome: 'decrypted', unwrapAttempts: 1 },
+    });
+  });
+
   it('releases nothing and answers 503 when the playback cannot be audited', async () => {
     core.repo.appendAudit = async () => {
       throw new Error('audit table unavailable');
