@@ -1,7 +1,8 @@
 /**
- * Streaming CMS AuthEnvelopedData decryptor. It reads the header (at most 1 MiB), asks a
- * `SessionKeyUnwrapper` for the content-encryption key of a recipient that matches the caller's
- * certificates, decrypts the content as it arrives and checks the GCM tag at the very end.
+ * Streaming CMS AuthEnvelopedData decryptor. It reads the header (at most 1 MiB; parsed by
+ * `header/`, one file per structure), has `session-key.ts` unwrap the content-encryption key of
+ * a recipient that matches the caller's certificates, decrypts the content as it arrives and
+ * checks the GCM tag at the very end. This file is the stream's state machine only.
  *
  * GCM can only say whether the plaintext was genuine once the last byte is in. So the stream
  * emits plaintext as it goes, but ends ('end'/'finish', `completed` resolving) only after the tag
