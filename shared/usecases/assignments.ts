@@ -5,7 +5,7 @@ import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignm
 import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
-import { auditEntry, domainEvent } from './trail';
+import { auditAndPublish, auditEntry, domainEvent } from './trail';
 
 /** How many applied request ids a tenant remembers for deduplication. */
 const REMEMBERED_REQUESTS = 500;
@@ -88,19 +88,18 @@ export async function requestIvrAssignment(
     requestedBy: actor.subject,
   };
   try {
-    await deps.repo.appendAudit(
-      auditEntry(deps, {
+    await auditAndPublish(
+      deps,
+      {
         tenantId,
         at: now.toISOString(),
         actor: actor.subject,
         action: 'ivr.assign.requested',
         certificateId,
         details: { profileId, requestId },
-      }),
+      },
+      [domainEvent(deps, 'IvrAssignmentRequested', tenantId, { ...data }, now.toISOString())],
     );
-    await deps.events.publish([
-      domainEvent(deps, 'IvrAssignmentRequested', tenantId, { ...data }, now.toISOString()),
-    ]);
   } catch (error) {
     // No event will come to clear the mark; clear it now (or it lapses after its TTL).
     await releasePendingAssignment(deps, tenantId, requestId);

@@ -20,7 +20,7 @@ import type { KeyReference } from '../ports';
 import { type RecipientKey, wrapSessionKey } from '../recording/recipients';
 import { markAssignmentPending, releasePendingAssignment } from './assignments';
 import { type Actor, asUnavailable, type CoreDeps } from './deps';
-import { auditEntry, domainEvent } from './trail';
+import { auditAndPublish, auditEntry, domainEvent } from './trail';
 import { type CertificateView, certificateView } from './views';
 
 function removeKeyQuietly(deps: CoreDeps, ref: KeyReference, keyRef: string): Promise<void> {
@@ -207,8 +207,9 @@ export async function uploadCertificate(
     );
   }
   try {
-    await deps.repo.appendAudit(
-      auditEntry(deps, {
+    await auditAndPublish(
+      deps,
+      {
         tenantId,
         at: now.toISOString(),
         actor: actor.subject,
@@ -219,9 +220,9 @@ export async function uploadCertificate(
           serialNumber: details.serialNumber,
           flow: deps.config.flow,
         },
-      }),
+      },
+      events,
     );
-    await deps.events.publish(events);
   } catch (error) {
     const recordRemoved = await deps.repo.removeCertificate(tenantId, id).then(
       () => true,

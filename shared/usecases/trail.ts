@@ -24,3 +24,16 @@ export function domainEvent<T extends DomainEventType>(
 ): DomainEvent<T> {
   return { id: deps.ids.newId(), type, tenantId, occurredAt, data };
 }
+
+/**
+ * Stores `entry`, then publishes `events`; throws at the first failure, for a caller that undoes
+ * its change then. (A change that stands whatever happens uses `recordCommittedChange`.)
+ */
+export async function auditAndPublish(
+  deps: Pick<CoreDeps, 'ids' | 'clock' | 'repo' | 'events'>,
+  fields: AuditFields,
+  events: DomainEvent[],
+): Promise<void> {
+  await deps.repo.appendAudit(auditEntry(deps, fields));
+  await deps.events.publish(events);
+}
