@@ -4,7 +4,7 @@
  * formats the service accepts and refuses with the same codes.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { parsePrivateKeyInputAsync } from '../../shared/pki/validate';
+import { ANY_KEY_FORMAT, parsePrivateKeyInputAsync } from '../../shared/pki/validate';
 import { flag, parseCommandArgs, positionals } from '../args';
 import { EXIT } from '../errors';
 import { json, keyFormatName, table } from '../format';
@@ -46,8 +46,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const text = readInputFile(io, input, 'key file', NAME);
   refuseOverwrite(io, output, force);
 
-  // The AWS flow's parser accepts every key format; the Azure flow would refuse PKCS#1 input.
-  const parsedKey = await parsePrivateKeyInputAsync(text, password, 'aws');
+  // Converting is the point: PKCS#1 input must be read.
+  const parsedKey = await parsePrivateKeyInputAsync(text, password, ANY_KEY_FORMAT);
   const pkcs8 = parsedKey.key.export({ type: 'pkcs8', format: 'pem' }).toString();
   writeFileAtomic(io, output, pkcs8, { mode: 0o600, force });
 

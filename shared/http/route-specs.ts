@@ -7,10 +7,9 @@
 import type { Readable } from 'node:stream';
 import * as z from 'zod';
 import type { Principal, Role } from '../domain/types';
-import type { ErrorCode } from '../errors';
+import { type ErrorCode, UPLOAD_VALIDATION_CODES } from '../errors';
 import type { CoreDeps } from '../usecases/deps';
 import * as S from './schemas';
-import { UPLOAD_VALIDATION_CODES } from './status';
 
 export interface RouteContext<Q, B> {
   deps: CoreDeps;

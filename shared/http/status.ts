@@ -1,67 +1,27 @@
-/** The one place where error codes become HTTP statuses. */
-import type { ErrorCode } from '../errors';
+/** The one place where error codes become HTTP statuses (and the headers that go with them). */
+import { ERROR_CODES, type ErrorCode, type ErrorKind, kindOf } from '../errors';
 
-export const STATUS_OF: Record<ErrorCode, number> = {
-  INVALID_PEM: 400,
-  NOT_A_CERTIFICATE: 400,
-  INVALID_CERTIFICATE: 400,
-  MULTIPLE_CERTIFICATES: 400,
-  UNSUPPORTED_KEY_ALGORITHM: 400,
-  KEY_TOO_SMALL: 400,
-  KEY_TOO_LARGE: 400,
-  WEAK_PUBLIC_KEY: 400,
-  UNSUPPORTED_KEY_ENCRYPTION: 400,
-  PRIVATE_KEY_REQUIRED: 400,
-  INVALID_PRIVATE_KEY: 400,
-  PKCS8_REQUIRED: 400,
-  PRIVATE_KEY_ENCRYPTED: 400,
-  KEY_MISMATCH: 400,
-  CERTIFICATE_EXPIRED: 400,
-  CERTIFICATE_NOT_YET_VALID: 400,
-  INVALID_SIGNATURE: 400,
-  KEY_USAGE_FORBIDS_ENCRYPTION: 400,
-  VALIDATION_ERROR: 400,
-  NOT_CMS: 400,
-  TOO_MANY_RECIPIENTS: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  REQUEST_TIMEOUT: 408,
-  CERTIFICATE_EXISTS: 409,
-  CERTIFICATE_IN_USE: 409,
-  CERTIFICATE_RETAINED: 409,
-  CERTIFICATE_NOT_USABLE: 409,
-  NO_RECORDING_CERTIFICATE: 409,
-  ENCRYPTION_WOULD_BE_DISABLED: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  MISDIRECTED_REQUEST: 421,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  NO_MATCHING_KEY: 422,
-  INTEGRITY_CHECK_FAILED: 422,
-  INTERNAL_ERROR: 500,
-  SERVICE_UNAVAILABLE: 503,
+/** The HTTP status of each kind of error. */
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  'method-not-allowed': 405,
+  timeout: 408,
+  conflict: 409,
+  'too-large': 413,
+  'unsupported-media-type': 415,
+  misdirected: 421,
+  unprocessable: 422,
+  internal: 500,
+  unavailable: 503,
 };
 
-/** The validation codes every upload-shaped route may answer with. */
-export const UPLOAD_VALIDATION_CODES: ErrorCode[] = [
-  'INVALID_PEM',
-  'NOT_A_CERTIFICATE',
-  'INVALID_CERTIFICATE',
-  'MULTIPLE_CERTIFICATES',
-  'UNSUPPORTED_KEY_ALGORITHM',
-  'KEY_TOO_SMALL',
-  'KEY_TOO_LARGE',
-  'WEAK_PUBLIC_KEY',
-  'UNSUPPORTED_KEY_ENCRYPTION',
-  'PRIVATE_KEY_REQUIRED',
-  'INVALID_PRIVATE_KEY',
-  'PKCS8_REQUIRED',
-  'PRIVATE_KEY_ENCRYPTED',
-  'KEY_MISMATCH',
-  'CERTIFICATE_EXPIRED',
-  'CERTIFICATE_NOT_YET_VALID',
-  'INVALID_SIGNATURE',
-  'KEY_USAGE_FORBIDS_ENCRYPTION',
-  'VALIDATION_ERROR',
-];
+/** The HTTP status of every error code. */
+export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.fromEntries(
+  ERROR_CODES.map((code) => [code, STATUS_OF_KIND[kindOf(code)]]),
+) as Record<ErrorCode, number>;
+
+/** The challenge a 401 carries (RFC 6750): every runtime and path answers with this one. */
+export const WWW_AUTHENTICATE = 'Bearer realm="reccert"';

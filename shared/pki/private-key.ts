@@ -3,6 +3,7 @@
  * the error codes of DESIGN section 4. Key bytes never go into an error message.
  */
 import { createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
+import type { UploadFlow } from '../domain/types';
 import { ValidationError, type Warning } from '../errors';
 import { decryptPbes2, deriveKey, deriveKeySync, type Pbes2Key, readPbes2Key } from './pbes2';
 import type { PemBlock } from './pem';
@@ -15,6 +16,23 @@ export interface ParsedPrivateKey {
   key: KeyObject;
   format: PrivateKeyFormat;
   warnings: Warning[];
+}
+
+/**
+ * Which private key formats are accepted. Key Vault imports PKCS#8 only, so the Azure upload
+ * flow requires it; everywhere else (the AWS flow, keys that are only checked or converted, never
+ * stored) PKCS#1 is read too.
+ */
+export interface KeyFormatPolicy {
+  requirePkcs8: boolean;
+}
+
+/** Every format this module reads: for keys that are checked or converted, not stored. */
+export const ANY_KEY_FORMAT: KeyFormatPolicy = { requirePkcs8: false };
+
+/** The key format rule of an upload flow (DESIGN section 2). */
+export function keyFormatOf(flow: UploadFlow): KeyFormatPolicy {
+  return { requirePkcs8: flow === 'azure' };
 }
 
 const field = { field: 'privateKey' };
@@ -52,9 +70,9 @@ function decodeFailure(error: unknown): boolean {
 export function parsePrivateKeyBlock(
   block: PemBlock,
   password: string | undefined,
-  flow: 'aws' | 'azure',
+  policy: KeyFormatPolicy,
 ): ParsedPrivateKey {
-  const plan = planPrivateKeyBlock(block, password, flow);
+  const plan = planPrivateKeyBlock(block, password, policy);
   if (!('encrypted' in plan)) return plan;
   return openPbes2(plan.encrypted, deriveKeySync(plan.encrypted, plan.password), plan.warnings);
 }
@@ -63,9 +81,9 @@ export function parsePrivateKeyBlock(
 export async function parsePrivateKeyBlockAsync(
   block: PemBlock,
   password: string | undefined,
-  flow: 'aws' | 'azure',
+  policy: KeyFormatPolicy,
 ): Promise<ParsedPrivateKey> {
-  const plan = planPrivateKeyBlock(block, password, flow);
+  const plan = planPrivateKeyBlock(block, password, policy);
   if (!('encrypted' in plan)) return plan;
   return openPbes2(plan.encrypted, await deriveKey(plan.encrypted, plan.password), plan.warnings);
 }
@@ -73,12 +91,16 @@ export async function parsePrivateKeyBlockAsync(
 type KeyPlan = ParsedPrivateKey | { encrypted: Pbes2Key; password: string; warnings: Warning[] };
 
 /** Everything short of deriving an encrypted key's key: what is left is only that cost. */
-function planPrivateKeyBlock(block: PemBlock, password: string | undefined, flow: 'aws' | 'azure'): KeyPlan {
+function planPrivateKeyBlock(
+  block: PemBlock,
+  password: string | undefined,
+  { requirePkcs8 }: KeyFormatPolicy,
+): KeyPlan {
   const warnings: Warning[] = [];
   const hasPassword = password !== undefined && password !== '';
   switch (block.label) {
     case 'RSA PRIVATE KEY': {
-      if (flow === 'azure') {
+      if (requirePkcs8) {
         throw new ValidationError(
           'PKCS8_REQUIRED',
           'This is a PKCS#1 key (BEGIN RSA PRIVATE KEY); the Azure flow needs PKCS#8. Convert it with: openssl pkcs8 -topk8 -nocrypt -in tenant.key -out tenant-pkcs8.key (or: npx reccert convert-key tenant.key tenant-pkcs8.key)',

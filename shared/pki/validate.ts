@@ -11,6 +11,8 @@ import { DerError } from './der';
 import { OID } from './oids';
 import { looksLikePem, type PemBlock, type PemError, parsePemBlocks } from './pem';
 import {
+  type KeyFormatPolicy,
+  keyFormatOf,
   type ParsedPrivateKey,
   type PrivateKeyFormat,
   parsePrivateKeyBlock,
@@ -18,6 +20,8 @@ import {
   rsaPublicNumbers,
 } from './private-key';
 import { MIN_RSA_BITS } from './rsa-rules';
+
+export { ANY_KEY_FORMAT, type KeyFormatPolicy, keyFormatOf } from './private-key';
 
 export { MAX_RSA_BITS, MIN_RSA_BITS } from './rsa-rules';
 export const EXPIRES_SOON_DAYS = 30;
@@ -30,6 +34,7 @@ export interface UploadInput {
 }
 
 export interface ValidationOptions {
+  /** The upload flow to check for; it decides the key formats accepted (`keyFormatOf`). */
   flow: UploadFlow;
   now: Date;
   /** Preview and inspect may run without a key; upload requires one. */
@@ -292,7 +297,7 @@ function finishUpload(plan: UploadPlan, key: ParsedPrivateKey | undefined): Vali
 export function validateUpload(input: UploadInput, options: ValidationOptions): ValidatedUpload {
   const plan = planUpload(input, options);
   const key = plan.keyBlock
-    ? parsePrivateKeyBlock(plan.keyBlock, input.privateKeyPassword, options.flow)
+    ? parsePrivateKeyBlock(plan.keyBlock, input.privateKeyPassword, keyFormatOf(options.flow))
     : undefined;
   return finishUpload(plan, key);
 }
@@ -304,7 +309,7 @@ export async function validateUploadAsync(
 ): Promise<ValidatedUpload> {
   const plan = planUpload(input, options);
   const key = plan.keyBlock
-    ? await parsePrivateKeyBlockAsync(plan.keyBlock, input.privateKeyPassword, options.flow)
+    ? await parsePrivateKeyBlockAsync(plan.keyBlock, input.privateKeyPassword, keyFormatOf(options.flow))
     : undefined;
   return finishUpload(plan, key);
 }
@@ -342,18 +347,18 @@ export function checkKeyMatches(parsed: ParsedCertificate, key: KeyObject): void
 export function parsePrivateKeyInput(
   text: string | undefined,
   password: string | undefined,
-  flow: UploadFlow,
+  policy: KeyFormatPolicy,
 ): ParsedPrivateKey {
-  return parsePrivateKeyBlock(requiredKeyBlock(text), password, flow);
+  return parsePrivateKeyBlock(requiredKeyBlock(text), password, policy);
 }
 
 /** `parsePrivateKeyInput` with an encrypted key's derivation on the libuv threadpool. */
 export function parsePrivateKeyInputAsync(
   text: string | undefined,
   password: string | undefined,
-  flow: UploadFlow,
+  policy: KeyFormatPolicy,
 ): Promise<ParsedPrivateKey> {
-  return parsePrivateKeyBlockAsync(requiredKeyBlock(text), password, flow);
+  return parsePrivateKeyBlockAsync(requiredKeyBlock(text), password, policy);
 }
 
 function requiredKeyBlock(text: string | undefined): PemBlock {

@@ -22,6 +22,6 @@ export {
 } from './decryptor';
 export { CmsEncryptStream, createEncryptStream, type EncryptOptions, encryptFile } from './encryptor';
 export { READ_CHUNK_SIZE } from './files';
-export type { RecipientId, SessionKeyUnwrapper } from './ports';
+export type { MatchedRecipient, RecipientId, SessionKeyUnwrapper } from './ports';
 export { PrivateKeyUnwrapper, type PrivateKeyUnwrapperOptions } from './private-key-unwrapper';
 export { type CertificateInput, toRecipient, wrapSessionKey } from './recipients';

@@ -12,6 +12,15 @@ export interface RecipientId {
   serialHex: string;
 }
 
+/** A recipient the decryptor tries, and which of the caller's certificates it is. */
+export interface MatchedRecipient extends RecipientId {
+  /**
+   * Index in `DecryptOptions.certificates` of the certificate with this issuer and serial;
+   * absent when no certificates were given (every recipient is then tried).
+   */
+  certificate?: number;
+}
+
 /**
  * Unwraps a session key that was encrypted with RSAES-OAEP (SHA-256, MGF1-SHA-256) to the
  * certificate `recipient` names. Throw an `AppError` with code `NO_MATCHING_KEY` when the key is
@@ -19,5 +28,5 @@ export interface RecipientId {
  * Never log or return anything but the unwrapped key.
  */
 export interface SessionKeyUnwrapper {
-  unwrap(recipient: RecipientId, wrappedKey: Buffer): Promise<Buffer>;
+  unwrap(recipient: MatchedRecipient, wrappedKey: Buffer): Promise<Buffer>;
 }

@@ -6,7 +6,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { ValidationError } from '../errors';
 import { checkLoadedRsaKey } from '../pki/private-key';
 import { unwrapOaepSha256 } from '../pki/rsa-oaep';
-import { parsePrivateKeyInput } from '../pki/validate';
+import { ANY_KEY_FORMAT, parsePrivateKeyInput } from '../pki/validate';
 import type { RecipientId, SessionKeyUnwrapper } from './ports';
 import { type CertificateInput, type Recipient, sameRecipient, toRecipient } from './recipients';
 
@@ -35,7 +35,7 @@ function loadKey(key: string | Buffer | KeyObject, password: string | undefined)
     return key;
   }
   const text = Buffer.isBuffer(key) ? key.toString('latin1') : key;
-  return parsePrivateKeyInput(text, password, 'aws').key;
+  return parsePrivateKeyInput(text, password, ANY_KEY_FORMAT).key;
 }
 
 /** Unwraps session keys with a private key (that matches `certificate`, when given). */

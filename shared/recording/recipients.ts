@@ -81,7 +81,10 @@ export function toRecipient(input: CertificateInput): Recipient {
   };
 }
 
-function isRecipient(value: CertificateInput | Recipient): value is Recipient {
+/** A recipient's public key alone: what a caller that already parsed the certificate holds. */
+export type RecipientKey = Pick<Recipient, 'publicKey'>;
+
+function isRecipient(value: CertificateInput | RecipientKey): value is RecipientKey {
   return typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof X509Certificate);
 }
 
@@ -94,7 +97,7 @@ export function sameRecipient(a: RecipientId, b: RecipientId): boolean {
  * Wraps `key` to the certificate with RSAES-OAEP, SHA-256 and MGF1-SHA-256: what the CMS
  * recipient info carries, and what the upload-time check wraps before unwrapping it again.
  */
-export function wrapSessionKey(certificate: CertificateInput | Recipient, key: Buffer): Buffer {
+export function wrapSessionKey(certificate: CertificateInput | RecipientKey, key: Buffer): Buffer {
   const recipient = isRecipient(certificate) ? certificate : toRecipient(certificate);
   return publicEncrypt(
     { key: recipient.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },

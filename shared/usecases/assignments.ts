@@ -2,9 +2,10 @@
 import { profileOf, withoutPending, withPending, withProfile } from '../domain/assignments';
 import { certificateStatus } from '../domain/expiry';
 import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
+import { auditAndPublish, auditEntry, domainEvent } from './trail';
 
 /** How many applied request ids a tenant remembers for deduplication. */
 const REMEMBERED_REQUESTS = 500;
@@ -87,24 +88,18 @@ export async function requestIvrAssignment(
     requestedBy: actor.subject,
   };
   try {
-    await deps.repo.appendAudit({
-      id: deps.ids.newId(),
-      tenantId,
-      at: now.toISOString(),
-      actor: actor.subject,
-      action: 'ivr.assign.requested',
-      certificateId,
-      details: { profileId, requestId },
-    });
-    await deps.events.publish([
+    await auditAndPublish(
+      deps,
       {
-        id: deps.ids.newId(),
-        type: 'IvrAssignmentRequested',
         tenantId,
-        occurredAt: now.toISOString(),
-        data: { ...data },
+        at: now.toISOString(),
+        actor: actor.subject,
+        action: 'ivr.assign.requested',
+        certificateId,
+        details: { profileId, requestId },
       },
-    ]);
+      [domainEvent(deps, 'IvrAssignmentRequested', tenantId, { ...data }, now.toISOString())],
+    );
   } catch (error) {
     // No event will come to clear the mark; clear it now (or it lapses after its TTL).
     await releasePendingAssignment(deps, tenantId, requestId);
@@ -200,8 +195,8 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     try {
       await usableCertificate(deps, tenantId, certificateId, state);
     } catch (error) {
-      if (!(error instanceof NotFoundError || error instanceof ConflictError)) throw error;
-      rejection = error.message;
+      if (!hasKind(error, 'not-found', 'conflict')) throw error;
+      rejection = (error as Error).message;
       await deps.repo.saveAssignments(tenantId, remember(state), version);
       return 'rejected';
     }
@@ -234,25 +229,16 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(
       deps,
-      {
-        id: deps.ids.newId(),
+      auditEntry(deps, {
         tenantId,
         at,
         actor: requestedBy,
         action: outcome === 'applied' ? 'ivr.assign.applied' : 'ivr.assign.rejected',
         certificateId,
         details: { profileId, requestId, ...(rejection ? { reason: rejection } : {}) },
-      },
+      }),
       outcome === 'applied'
-        ? [
-            {
-              id: deps.ids.newId(),
-              type: 'IvrAssignmentApplied',
-              tenantId,
-              occurredAt: at,
-              data: { requestId, profileId, certificateId },
-            },
-          ]
+        ? [domainEvent(deps, 'IvrAssignmentApplied', tenantId, { requestId, profileId, certificateId }, at)]
         : [],
     );
   }
@@ -276,15 +262,13 @@ export async function abandonIvrAssignment(
   await releasePendingAssignment(deps, event.tenantId, requestId);
   await recordCommittedChange(
     deps,
-    {
-      id: deps.ids.newId(),
+    auditEntry(deps, {
       tenantId: event.tenantId,
-      at: deps.clock.now().toISOString(),
       actor: requestedBy,
       action: 'ivr.assign.rejected',
       certificateId,
       details: { profileId, requestId, reason },
-    },
+    }),
     [],
   );
 }
@@ -367,25 +351,24 @@ export async function changeScreenRecording(
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(
       deps,
-      {
-        id: deps.ids.newId(),
+      auditEntry(deps, {
         tenantId,
         at,
         actor: actor.subject,
         action: 'screen.change',
         details: { added: add, removed: remove, certificateIds: result.view.certificateIds },
-      },
+      }),
       [
-        {
-          id: deps.ids.newId(),
-          type: 'ScreenRecordingCertificatesChanged',
+        domainEvent(
+          deps,
+          'ScreenRecordingCertificatesChanged',
           tenantId,
-          occurredAt: at,
-          data: {
+          {
             certificateIds: result.view.certificateIds,
             encryptionEnabled: result.view.encryptionEnabled,
           },
-        },
+          at,
+        ),
       ],
     );
   }

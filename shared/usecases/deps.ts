@@ -1,5 +1,5 @@
 import type { AuditEntry, DomainEvent, Principal, UploadFlow } from '../domain/types';
-import { AppError, ConcurrencyConflict, UnavailableError } from '../errors';
+import { ConcurrencyConflict, codeOf, UnavailableError } from '../errors';
 import type {
   CertificateRepository,
   Clock,
@@ -59,7 +59,7 @@ export async function retryOnConflict<T>(operation: () => Promise<T>): Promise<T
 
 /** Wraps a dependency failure (not one of our own errors) as a retryable 503. */
 export function asUnavailable(error: unknown, what: string): unknown {
-  if (error instanceof AppError) return error;
+  if (codeOf(error) !== undefined) return error;
   return new UnavailableError(`${what} failed; nothing was changed. Retry shortly.`, { cause: error });
 }
 

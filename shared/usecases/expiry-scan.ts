@@ -2,6 +2,7 @@
 import { crossedThreshold, nextNotifyAt, normalizeThresholds } from '../domain/expiry';
 import type { DomainEvent, ExpiryNotification } from '../domain/types';
 import type { CoreDeps } from './deps';
+import { domainEvent } from './trail';
 
 const PAGE_SIZE = 500;
 
@@ -43,18 +44,20 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
         };
         if (await deps.repo.addNotificationOnce(notification)) {
           fresh.push(notification);
-          events.push({
-            id: deps.ids.newId(),
-            type: crossed === 0 ? 'CertificateExpired' : 'CertificateExpiring',
-            tenantId: record.tenantId,
-            occurredAt: nowIso,
-            data: {
-              certificateId: record.id,
-              thresholdDays: crossed,
-              notAfter: record.notAfter,
-              alias: record.alias,
-            },
-          });
+          events.push(
+            domainEvent(
+              deps,
+              crossed === 0 ? 'CertificateExpired' : 'CertificateExpiring',
+              record.tenantId,
+              {
+                certificateId: record.id,
+                thresholdDays: crossed,
+                notAfter: record.notAfter,
+                alias: record.alias,
+              },
+              nowIso,
+            ),
+          );
         }
       }
       if (cursor !== record.nextNotifyAt || notified !== alreadyNotified) {

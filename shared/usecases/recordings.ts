@@ -9,11 +9,12 @@
  */
 import type { Readable } from 'node:stream';
 import type { AuditEntry, CertificateRecord } from '../domain/types';
-import { AppError, UnavailableError, ValidationError } from '../errors';
+import { AppError, codeOf, UnavailableError, ValidationError } from '../errors';
 import type { KeyReference } from '../ports';
-import { createDecryptStream, type RecipientId, type SessionKeyUnwrapper } from '../recording';
+import { createDecryptStream, type MatchedRecipient, type SessionKeyUnwrapper } from '../recording';
 import { SealedSpool } from '../recording/sealed-spool';
 import { type Actor, type CoreDeps, recordCommittedChange } from './deps';
+import { auditEntry } from './trail';
 
 /**
  * Most plaintext one playback may hold while it is verified (memory and sealed temporary file):
@@ -24,15 +25,17 @@ export const MAX_RECORDING_BYTES = 4 * 1024 ** 3;
 /** The audit code of a playback whose client went away before its recording was in. */
 const CLIENT_ABORTED = 'CLIENT_ABORTED';
 
+/**
+ * Unwraps through custody with the record of the certificate the decryptor matched (it is given
+ * the records' certificates, in order); `tried` is the last record it tried, for the audit trail.
+ */
 function unwrapperFor(
   deps: CoreDeps,
   records: CertificateRecord[],
-): SessionKeyUnwrapper & { used?: CertificateRecord } {
-  const unwrapper: SessionKeyUnwrapper & { used?: CertificateRecord } = {
-    async unwrap(recipient: RecipientId, wrappedKey: Buffer): Promise<Buffer> {
-      const record = records.find(
-        (r) => r.serialNumber === recipient.serialHex && issuerMatches(r, recipient),
-      );
+): SessionKeyUnwrapper & { tried?: CertificateRecord } {
+  const unwrapper: SessionKeyUnwrapper & { tried?: CertificateRecord } = {
+    async unwrap(recipient: MatchedRecipient, wrappedKey: Buffer): Promise<Buffer> {
+      const record = recordOf(records, recipient);
       if (!record) {
         throw new ValidationError(
           'NO_MATCHING_KEY',
@@ -40,18 +43,15 @@ function unwrapperFor(
         );
       }
       const ref: KeyReference = { tenantId: record.tenantId, certificateId: record.id, alias: record.alias };
-      unwrapper.used = record;
+      unwrapper.tried = record;
       return deps.custody.unwrapKey(ref, record.keyRef, wrappedKey);
     },
   };
   return unwrapper;
 }
 
-function issuerMatches(record: CertificateRecord, recipient: RecipientId): boolean {
-  // The decryptor already restricted recipients to our certificates' issuer+serial; the serial
-  // alone picks the record, the issuer check guards against two issuers reusing a serial.
-  const der = Buffer.from(record.certificatePem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  return der.includes(recipient.issuerDer);
+function recordOf(records: CertificateRecord[], recipient: MatchedRecipient): CertificateRecord | undefined {
+  return recipient.certificate === undefined ? undefined : records[recipient.certificate];
 }
 
 /** Limits of the runtime serving the playback. */
@@ -145,8 +145,8 @@ export async function decryptRecording(
     if (!input.destroyed) input.resume();
     decryptor.destroy();
     await spool.release();
-    const code = error instanceof AppError ? error.code : (error as { auditCode?: string }).auditCode;
-    await audit(deps, actor, tenantId, unwrapper.used?.id, {
+    const code = codeOf(error) ?? (error as { auditCode?: string }).auditCode;
+    await audit(deps, actor, tenantId, unwrapper.tried?.id, {
       outcome: 'failed',
       code: code ?? 'ERROR',
       bytesReceived,
@@ -156,7 +156,7 @@ export async function decryptRecording(
   }
 
   const result = await decryptor.completed;
-  const certificateId = unwrapper.used?.id;
+  const certificateId = recordOf(records, result.recipient)?.id;
   if (spool.overflowed) {
     await spool.release();
     await audit(deps, actor, tenantId, certificateId, {
@@ -172,15 +172,14 @@ export async function decryptRecording(
     );
   }
   try {
-    await auditOrThrow(deps, {
-      id: deps.ids.newId(),
-      tenantId,
-      at: deps.clock.now().toISOString(),
-      actor: actor.subject,
-      action: 'recording.decrypt',
-      ...(certificateId ? { certificateId } : {}),
-      details: { outcome: 'decrypted', bytes: result.bytesOut, unwrapAttempts: result.unwrapAttempts },
-    });
+    await auditOrThrow(
+      deps,
+      playbackEntry(deps, actor, tenantId, certificateId, {
+        outcome: 'decrypted',
+        bytes: result.bytesOut,
+        unwrapAttempts: result.unwrapAttempts,
+      }),
+    );
   } catch (error) {
     await spool.release();
     throw error;
@@ -215,19 +214,23 @@ async function audit(
   certificateId: string | undefined,
   details: PlaybackDetails,
 ): Promise<void> {
-  await recordCommittedChange(
-    deps,
-    {
-      id: deps.ids.newId(),
-      tenantId,
-      at: deps.clock.now().toISOString(),
-      actor: actor.subject,
-      action: 'recording.decrypt',
-      ...(certificateId ? { certificateId } : {}),
-      details,
-    },
-    [],
-  );
+  await recordCommittedChange(deps, playbackEntry(deps, actor, tenantId, certificateId, details), []);
+}
+
+function playbackEntry(
+  deps: CoreDeps,
+  actor: Actor,
+  tenantId: string,
+  certificateId: string | undefined,
+  details: PlaybackDetails,
+): AuditEntry {
+  return auditEntry(deps, {
+    tenantId,
+    actor: actor.subject,
+    action: 'recording.decrypt',
+    ...(certificateId ? { certificateId } : {}),
+    details,
+  });
 }
 
 const AUDIT_ATTEMPTS = 3;

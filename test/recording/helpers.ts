@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { PrivateKeyUnwrapper } from '../../shared/recording';
+import { createEncryptStream, PrivateKeyUnwrapper } from '../../shared/recording';
 
 const run = promisify(execFile);
 
@@ -131,4 +131,15 @@ export async function sha256File(filePath: string): Promise<string> {
 /** The files in `dir` (to check that a failed decryption left nothing behind). */
 export async function listDir(dir: string): Promise<string[]> {
   return (await fs.readdir(dir)).sort();
+}
+
+/** Encrypts `plaintext` in memory for `certs` (PEM) with our encryptor, DER with a known length. */
+export async function encryptBuffer(plaintext: Buffer, certs: string[]): Promise<Buffer> {
+  const encryptor = createEncryptStream(certs, { contentLength: plaintext.length });
+  const chunks: Buffer[] = [];
+  encryptor.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((resolve) => encryptor.once('end', resolve));
+  encryptor.end(plaintext);
+  await done;
+  return Buffer.concat(chunks);
 }

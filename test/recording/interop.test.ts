@@ -143,6 +143,33 @@ describe('recording encryption to several recipients', () => {
     expect(await sha256File(out)).toBe(digest);
     expect(result.recipient.issuerDer.toString('latin1')).toContain('bob');
   });
+
+  it('tells the unwrapper and the result which of the given certificates a recipient matched', async () => {
+    const cms = path.join(dir, 'two.which.cms');
+    await encryptFile(plainPath, cms, [alice.certPem, bob.certPem]);
+    const certificates = [bob.certPem, alice.certPem];
+    for (const [who, index] of [
+      [alice, 1],
+      [bob, 0],
+    ] as const) {
+      const asked: (number | undefined)[] = [];
+      const unwrapper: SessionKeyUnwrapper = {
+        unwrap: (recipient, wrappedKey) => {
+          asked.push(recipient.certificate);
+          return who.unwrapper.unwrap(recipient, wrappedKey);
+        },
+      };
+      const out = path.join(dir, `two.which.${who.name}.out`);
+
+      const result = await decryptFile(cms, out, unwrapper, { certificates });
+
+      expect(await sha256File(out)).toBe(digest);
+      expect(result.recipient).toMatchObject({ certificate: index });
+      expect(result.recipient.issuerDer.toString('latin1')).toContain(who.name);
+      expect(asked[asked.length - 1]).toBe(index);
+      expect(asked.every((i) => i === 0 || i === 1)).toBe(true);
+    }
+  });
 });
 
 describe('recording decryption refusals', () => {

@@ -8,7 +8,6 @@ import { Readable } from 'node:stream';
 import { AppError } from '../../shared/errors';
 import { buildSelfSigned } from '../../shared/pki/builder';
 import {
-  createEncryptStream,
   decryptStream,
   MAX_KEY_OPERATIONS,
   MAX_RECIPIENTS,
@@ -17,6 +16,7 @@ import {
   type SessionKeyUnwrapper,
 } from '../../shared/recording';
 import { forgedRecipient, kekRecipient, recipientInfosOf, withRecipientInfos } from './forge';
+import { encryptBuffer } from './helpers';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 0, 15);
@@ -29,16 +29,6 @@ function pair(cn: string) {
     notAfter: new Date(NOW + 365 * DAY),
   });
   return { key, certPem: cert.pem };
-}
-
-async function encrypt(plaintext: Buffer, certs: string[]): Promise<Buffer> {
-  const encryptor = createEncryptStream(certs, { contentLength: plaintext.length });
-  const chunks: Buffer[] = [];
-  encryptor.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => encryptor.once('end', resolve));
-  encryptor.end(plaintext);
-  await done;
-  return Buffer.concat(chunks);
 }
 
 /** Counts the unwrap calls of the real unwrapper it wraps. */
@@ -78,7 +68,7 @@ const audio = Buffer.alloc(5000, 7);
 let genuine: Buffer;
 
 beforeAll(async () => {
-  genuine = await encrypt(audio, [tenant.certPem]);
+  genuine = await encryptBuffer(audio, [tenant.certPem]);
 });
 
 describe('decryptor work limits', () => {
@@ -125,7 +115,7 @@ describe('decryptor work limits', () => {
 
   it(`opens a recording with exactly ${MAX_RECIPIENTS} recipients`, async () => {
     const others = Array.from({ length: MAX_RECIPIENTS - 1 }, (_, i) => pair(`other ${i}`).certPem);
-    const cms = await encrypt(audio, [...others, tenant.certPem]);
+    const cms = await encryptBuffer(audio, [...others, tenant.certPem]);
     const unwrapper = new PrivateKeyUnwrapper({ privateKey: tenant.key, certificate: tenant.certPem });
     expect((await outcome(Readable.from([cms]), unwrapper, [tenant.certPem])).code).toBe('OK');
   });

@@ -5,24 +5,14 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
-import { createEncryptStream } from '../../shared/recording';
 import { uploadCertificate } from '../../shared/usecases/certificates';
 import { decryptRecording } from '../../shared/usecases/recordings';
 import { type TestCore, testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
+import { encryptBuffer } from './helpers';
 
 const player = { subject: 'player' };
 const MiB = 1024 * 1024;
-
-async function encrypt(plaintext: Buffer, certPem: string): Promise<Buffer> {
-  const encryptor = createEncryptStream([certPem], { contentLength: plaintext.length });
-  const chunks: Buffer[] = [];
-  encryptor.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => encryptor.once('end', resolve));
-  encryptor.end(plaintext);
-  await done;
-  return Buffer.concat(chunks);
-}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -71,7 +61,7 @@ async function playbackAudit() {
 describe('decryptRecording', () => {
   it('returns a verified recording larger than memory holds (spilled, sealed) and audits it first', async () => {
     const plaintext = Buffer.alloc(9 * MiB, 'a recording ');
-    const cms = await encrypt(plaintext, certPem);
+    const cms = await encryptBuffer(plaintext, [certPem]);
     const playback = await decryptRecording(core.deps, player, 'acme', Readable.from([cms]));
     expect((await playbackAudit())[0]).toMatchObject({
       actor: 'player',
@@ -84,11 +74,32 @@ describe('decryptRecording', () => {
     expect(openSpools()).toEqual([]);
   });
 
+  it('audits the certificate whose recipient opened the recording, among several of the tenant', async () => {
+    const other = makePair({
+      key: rsaKey('playback-other'),
+      notBefore: daysFrom(FIXED_NOW, -1),
+      notAfter: daysFrom(FIXED_NOW, 365),
+    });
+    const second = await uploadCertificate(core.deps, { subject: 'admin' }, 'acme', {
+      certificate: other.certPem,
+      privateKey: other.keyPem,
+    });
+    const cms = await encryptBuffer(Buffer.alloc(1000, 5), [other.certPem]);
+
+    const playback = await decryptRecording(core.deps, player, 'acme', Readable.from([cms]));
+
+    expect((await readAll(playback.plaintext)).length).toBe(1000);
+    expect((await playbackAudit())[0]).toMatchObject({
+      certificateId: second.id,
+      details: { outcome: 'decrypted', unwrapAttempts: 1 },
+    });
+  });
+
   it('releases nothing and answers 503 when the playback cannot be audited', async () => {
     core.repo.appendAudit = async () => {
       throw new Error('audit table unavailable');
     };
-    const cms = await encrypt(Buffer.alloc(6 * MiB, 1), certPem);
+    const cms = await encryptBuffer(Buffer.alloc(6 * MiB, 1), [certPem]);
     await expect(decryptRecording(core.deps, player, 'acme', Readable.from([cms]))).rejects.toMatchObject({
       code: 'SERVICE_UNAVAILABLE',
     });
@@ -96,7 +107,7 @@ describe('decryptRecording', () => {
   });
 
   it('audits a client that goes away mid-upload and keeps nothing', async () => {
-    const cms = await encrypt(Buffer.alloc(6 * MiB, 2), certPem);
+    const cms = await encryptBuffer(Buffer.alloc(6 * MiB, 2), [certPem]);
     const input = new PassThrough();
     const playback = decryptRecording(core.deps, player, 'acme', input);
     input.write(cms.subarray(0, 5 * MiB));
@@ -111,7 +122,7 @@ describe('decryptRecording', () => {
   });
 
   it('answers PAYLOAD_TOO_LARGE for a genuine recording over the limit, INTEGRITY_CHECK_FAILED for a damaged one', async () => {
-    const cms = await encrypt(Buffer.alloc(2 * MiB, 3), certPem);
+    const cms = await encryptBuffer(Buffer.alloc(2 * MiB, 3), [certPem]);
     const limits = { maxPlaintextBytes: MiB };
     await expect(
       decryptRecording(core.deps, player, 'acme', Readable.from([cms]), limits),
@@ -130,7 +141,7 @@ describe('decryptRecording', () => {
   });
 
   it('releases the spool when the plaintext is abandoned before its end', async () => {
-    const cms = await encrypt(Buffer.alloc(8 * MiB, 4), certPem);
+    const cms = await encryptBuffer(Buffer.alloc(8 * MiB, 4), [certPem]);
     const playback = await decryptRecording(core.deps, player, 'acme', Readable.from([cms]));
     expect(openSpools()).toHaveLength(1);
     playback.plaintext.destroy();

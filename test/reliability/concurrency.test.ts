@@ -16,9 +16,9 @@ import { applyIvrAssignment, requestIvrAssignment } from '../../shared/usecases/
 import { uploadCertificate } from '../../shared/usecases/certificates';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
+import { capturingLogger } from '../helpers/logging';
 import { daysFrom, tempDir } from '../helpers/pki';
 import {
-  capturingLogger,
   type Exchange,
   freshKeys,
   LeakScanner,

@@ -26,8 +26,8 @@ import { type ApiRequest, type ApiResponse, createApiHandler } from '../../share
 import type { CertificateRepository, EventPublisher, KeyCustody } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { ORPHAN_MIN_AGE_MS, sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
+import { capturingLogger } from '../helpers/logging';
 import {
-  capturingLogger,
   type Exchange,
   type FaultKind,
   FaultPlan,

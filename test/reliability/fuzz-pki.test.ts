@@ -9,8 +9,8 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fc from 'fast-check';
 import type { ValidationError } from '../../shared/errors';
+import { UPLOAD_VALIDATION_CODES } from '../../shared/errors';
 import { CertificatePreview } from '../../shared/http/schemas';
-import { UPLOAD_VALIDATION_CODES } from '../../shared/http/status';
 import { buildCertificate, buildSelfSigned } from '../../shared/pki/builder';
 import { parseCertificateDer } from '../../shared/pki/certificate';
 import {
@@ -23,7 +23,7 @@ import {
   readTime,
 } from '../../shared/pki/der';
 import { PemError, parsePemBlocks, toPem } from '../../shared/pki/pem';
-import { parsePrivateKeyBlock, rsaPublicNumbers } from '../../shared/pki/private-key';
+import { keyFormatOf, parsePrivateKeyBlock, rsaPublicNumbers } from '../../shared/pki/private-key';
 import { type UploadInput, validateUpload } from '../../shared/pki/validate';
 import { previewCertificate } from '../../shared/usecases/certificates';
 import { testCore } from '../helpers/core';
@@ -266,7 +266,8 @@ describe('certificate and key parsers under fuzzing', () => {
           runCase(
             'private-key.parsePrivateKeyBlock',
             { codes: KEY_CODES },
-            () => parsePrivateKeyBlock({ label, headers: {}, der }, password ?? seed.password, flow),
+            () =>
+              parsePrivateKeyBlock({ label, headers: {}, der }, password ?? seed.password, keyFormatOf(flow)),
             (parsed) => {
               if (parsed.key.type !== 'private' || parsed.key.asymmetricKeyType !== 'rsa')
                 throw new Error('not an RSA private key');
@@ -336,7 +337,11 @@ describe('certificate and key parsers under fuzzing', () => {
         runCase('random.parseDer', { types: [DerError] }, () => walkDer(bytes));
         runCase('random.parseCertificateDer', { types: [DerError] }, () => parseCertificateDer(bytes));
         runCase('random.parsePrivateKeyBlock', { codes: KEY_CODES }, () =>
-          parsePrivateKeyBlock({ label: 'PRIVATE KEY', headers: {}, der: bytes }, undefined, flow),
+          parsePrivateKeyBlock(
+            { label: 'PRIVATE KEY', headers: {}, der: bytes },
+            undefined,
+            keyFormatOf(flow),
+          ),
         );
         runCase('random.parsePemBlocks', { types: [PemError] }, () => parsePemBlocks(text));
         runCase('random.validateUpload(text)', { codes: UPLOAD_VALIDATION_CODES }, () =>

@@ -12,9 +12,9 @@ import { readLocalConfig } from '../../functions/local/config';
 import { FileKeystore, type StoredKeyRef } from '../../functions/local/file-keystore';
 import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
 import type { CertificateRecord, Role, UploadFlow } from '../../shared/domain/types';
-import { jsonLogger } from '../../shared/logging';
 import { buildSelfSigned } from '../../shared/pki/builder';
-import type { CertificateRepository, Logger } from '../../shared/ports';
+import type { CertificateRepository } from '../../shared/ports';
+import { capturingLogger } from '../helpers/logging';
 import { daysFrom, tempDir } from '../helpers/pki';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -235,14 +235,6 @@ export function pairFor(
     notAfter: daysFrom(now, options.days ?? 365),
   });
   return { key, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: cert.pem, name };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Logging
-
-/** A Logger that keeps every line it would write (JSON, debug level) for the leak scan. */
-export function capturingLogger(lines: string[] = []): { logger: Logger; lines: string[] } {
-  return { logger: jsonLogger('debug', (line) => lines.push(line)), lines };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { OID } from '../../shared/pki/oids';
 import { toPem } from '../../shared/pki/pem';
 import { checkRsaPrivateKey, readRsaPrivateIntegers } from '../../shared/pki/rsa-rules';
 import {
+  ANY_KEY_FORMAT,
   parsePrivateKeyInput,
   type ValidationOptions,
   validateUpload,
@@ -124,7 +125,7 @@ describe('RSA key rules (DESIGN rule 2)', () => {
 
   it('refuses each hostile key file on its own (verify-key, the CLI) with its rule', () => {
     for (const c of cases.filter((k) => k.expectedCode !== 'KEY_MISMATCH')) {
-      const code = codeOf(() => parsePrivateKeyInput(c.privateKeyPem, undefined, 'aws'));
+      const code = codeOf(() => parsePrivateKeyInput(c.privateKeyPem, undefined, ANY_KEY_FORMAT));
 
       expect({ name: c.name, code }).toEqual({ name: c.name, code: c.expectedCode });
     }

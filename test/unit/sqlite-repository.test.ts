@@ -208,10 +208,8 @@ describe('SqliteCertificateRepository', () => {
     // Generous bound for a loaded CI box; a full table scan of 100k JSON rows is far slower.
     expect(elapsedMs).toBeLessThan(250);
   });
-});
 
-describe('regression: duplicate upload answered 503 when SqliteError came from another realm', () => {
-  it('recognises a constraint error whose class and Error prototype belong to another context', () => {
+  it('regression: duplicate upload answered 503 when SqliteError came from another realm: recognises a constraint error whose class and Error prototype belong to another context', () => {
     const foreign: unknown = vm.runInNewContext(
       'Object.assign(new Error("UNIQUE constraint failed"), { code: "SQLITE_CONSTRAINT_PRIMARYKEY" })',
     );

@@ -17,6 +17,7 @@ import {
 } from '../../shared/usecases/certificates';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
+import { capturingLogger } from '../helpers/logging';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
 
 const admin = { subject: 'alice' };
@@ -36,6 +37,17 @@ function pairValidFor(days: number, name = `k${days}`) {
 async function uploadPair(core: TestCore, tenant: string, pair = pairValidFor(365)) {
   return uploadCertificate(core.deps, admin, tenant, { certificate: pair.certPem, privateKey: pair.keyPem });
 }
+
+/** Cores made by a test, closed after it whatever its outcome. */
+const openCores: TestCore[] = [];
+function freshCore(options?: Parameters<typeof testCore>[0]): TestCore {
+  const core = testCore(options);
+  openCores.push(core);
+  return core;
+}
+afterEach(() => {
+  for (const core of openCores.splice(0)) core.close();
+});
 
 describe('expiry scan', () => {
   let core: TestCore;
@@ -160,7 +172,7 @@ describe('IVR assignment consumer', () => {
 
 describe('screen-recording change sets', () => {
   it('changes nothing when any part of the change is refused', async () => {
-    const core = testCore();
+    const core = freshCore();
     const a = await uploadPair(core, 'acme', pairValidFor(365, 'a'));
     await changeScreenRecording(core.deps, admin, 'acme', { add: [a.id] });
     await expectCode(
@@ -169,13 +181,12 @@ describe('screen-recording change sets', () => {
     );
     const { state } = await core.repo.getAssignments('acme');
     expect(state.screen.certificateIds).toEqual([a.id]);
-    core.close();
   });
 });
 
 describe('upload rollback', () => {
   it('removes the stored key when the metadata write fails, and answers 503', async () => {
-    const core = testCore();
+    const core = freshCore();
     const pair = pairValidFor(365, 'rb');
     const original = core.repo.createCertificate.bind(core.repo);
     core.repo.createCertificate = async () => {
@@ -186,11 +197,10 @@ describe('upload rollback', () => {
     core.repo.createCertificate = original;
     const retried = await uploadPair(core, 'acme', pair);
     expect(retried.id).toMatch(/^[0-9a-f]{32}$/);
-    core.close();
   });
 
   it('removes key and metadata when publishing the event fails', async () => {
-    const core = testCore();
+    const core = freshCore();
     core.deps.events = {
       publish: async () => {
         throw new Error('queue unavailable');
@@ -201,21 +211,10 @@ describe('upload rollback', () => {
     expect((error as AppError).code).toBe('SERVICE_UNAVAILABLE');
     expect(await core.repo.listCertificates('acme')).toEqual([]);
     expect(await core.keystore.listKeyRefs('acme')).toEqual([]);
-    core.close();
   });
-});
 
-/** A logger that keeps what it was given, to check what reached the log. */
-function capturingLogger() {
-  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
-    void lines.push({ level, message, ...(fields ? { fields } : {}) });
-  return { lines, logger: { info: at('info'), warn: at('warn'), error: at('error') } };
-}
-
-describe('regression: upload answered 503 "nothing was changed" after it had committed', () => {
-  it('reads what the answer needs before writing, so a failing read leaves nothing stored', async () => {
-    const core = testCore();
+  it('regression: upload answered 503 "nothing was changed" after it had committed: reads what the answer needs before writing, so a failing read leaves nothing stored', async () => {
+    const core = freshCore();
     const pair = pairValidFor(365, 'read-first');
     const original = core.repo.getAssignments.bind(core.repo);
     core.repo.getAssignments = async () => {
@@ -228,13 +227,10 @@ describe('regression: upload answered 503 "nothing was changed" after it had com
     expect(await core.keystore.listKeyRefs('acme')).toEqual([]);
     core.repo.getAssignments = original;
     await expect(uploadPair(core, 'acme', pair)).resolves.toMatchObject({ status: 'active' });
-    core.close();
   });
-});
 
-describe('regression: upload rollback removed the key when it could not remove the record', () => {
-  it('keeps record and key together and says the certificate was stored', async () => {
-    const core = testCore();
+  it('regression: upload rollback removed the key when it could not remove the record: keeps record and key together and says the certificate was stored', async () => {
+    const core = freshCore();
     core.deps.events = {
       publish: async () => {
         throw new Error('queue unavailable');
@@ -251,13 +247,12 @@ describe('regression: upload rollback removed the key when it could not remove t
     const [record] = await core.repo.listCertificates('acme');
     expect(record).toBeDefined();
     expect((await core.keystore.listKeyRefs('acme')).map((k) => k.keyRef)).toEqual([record!.keyRef]);
-    core.close();
   });
 });
 
-describe('regression: a change committed before its audit write failed was answered 503 and left unaudited', () => {
-  it('retries a failed audit write and publish, so a passing fault leaves the delete audited', async () => {
-    const core = testCore();
+describe('a committed change whose audit or events cannot be stored', () => {
+  it('regression: a change committed before its audit write failed was answered 503 and left unaudited: retries a failed audit write and publish, so a passing fault leaves the delete audited', async () => {
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme');
     const appendAudit = core.repo.appendAudit.bind(core.repo);
     let failures = 1;
@@ -271,13 +266,12 @@ describe('regression: a change committed before its audit write failed was answe
     const actions = (await core.repo.listAudit('acme', 10)).map((e) => e.action);
     expect(actions).toContain('certificate.delete');
     expect(core.published.map((e) => e.type)).toContain('CertificateDeleted');
-    core.close();
   });
 
   it('answers success for a delete whose audit store stays down, and logs the entry in full for replay', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme');
-    const { lines, logger } = capturingLogger();
+    const { records, logger } = capturingLogger();
     core.deps.logger = logger;
     core.repo.appendAudit = async () => {
       throw new Error('audit table unavailable');
@@ -286,21 +280,20 @@ describe('regression: a change committed before its audit write failed was answe
     await deleteCertificate(core.deps, admin, 'acme', cert.id, false);
 
     expect(await core.repo.getCertificate('acme', cert.id)).toBeUndefined();
-    const logged = lines.find((l) => l.message.startsWith('audit entry not stored'));
+    const logged = records().find((l) => l.message.startsWith('audit entry not stored'));
     expect(logged?.level).toBe('error');
-    expect(logged?.fields?.auditEntry).toMatchObject({
+    expect(logged?.auditEntry).toMatchObject({
       action: 'certificate.delete',
       certificateId: cert.id,
     });
-    core.close();
   });
 
   it('applies an IVR assignment and logs its event for replay when publishing keeps failing', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme');
     await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
     const requested = core.published.find((e) => e.type === 'IvrAssignmentRequested')!;
-    const { lines, logger } = capturingLogger();
+    const { records, logger } = capturingLogger();
     core.deps.logger = logger;
     core.deps.events = {
       publish: async () => {
@@ -314,9 +307,8 @@ describe('regression: a change committed before its audit write failed was answe
     expect((await getIvrProfile(core.deps, 'acme', 'record')).activeCertificateId).toBe(cert.id);
     const actions = (await core.repo.listAudit('acme', 10)).map((e) => e.action);
     expect(actions).toContain('ivr.assign.applied');
-    const logged = lines.find((l) => l.message.startsWith('events not published'));
-    expect(logged?.fields?.events).toEqual([expect.objectContaining({ type: 'IvrAssignmentApplied' })]);
-    core.close();
+    const logged = records().find((l) => l.message.startsWith('events not published'));
+    expect(logged?.events).toEqual([expect.objectContaining({ type: 'IvrAssignmentApplied' })]);
   });
 });
 
@@ -332,7 +324,7 @@ const PROTOTYPE_NAMES = [
   'isPrototypeOf',
 ];
 
-describe('regression #8: object-prototype names as ids', () => {
+describe('object-prototype names as ids', () => {
   let core: TestCore;
   beforeEach(() => {
     core = testCore();
@@ -384,9 +376,9 @@ describe('regression #8: object-prototype names as ids', () => {
   });
 });
 
-describe('regression #16: a pending assignment protects its certificate', () => {
+describe('a pending assignment protects its certificate', () => {
   it('regression #16: refuses to delete a certificate just uploaded on the azure flow, before its automatic assignment is applied', async () => {
-    const core = testCore({ flow: 'azure' });
+    const core = freshCore({ flow: 'azure' });
     const cert = await uploadPair(core, 'acme', pairValidFor(365, 'azure'));
     const automatic = core.published.find((e) => e.type === 'IvrAssignmentRequested')!;
 
@@ -403,22 +395,20 @@ describe('regression #16: a pending assignment protects its certificate', () => 
     expect(await applyIvrAssignment(core.deps, automatic)).toBe('applied');
     await expectCode(deleteCertificate(core.deps, admin, 'acme', cert.id, true), 'CERTIFICATE_IN_USE');
     expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
-    core.close();
   });
 
   it('refuses to delete a certificate with a requested (202) assignment not yet applied', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme', pairValidFor(365, 'explicit'));
 
     await requestIvrAssignment(core.deps, admin, 'acme', 'support', cert.id);
 
     await expectCode(deleteCertificate(core.deps, admin, 'acme', cert.id, true), 'CERTIFICATE_IN_USE');
     expect(await core.repo.getCertificate('acme', cert.id)).toBeDefined();
-    core.close();
   });
 
   it('frees the certificate once the consumer has handled the request another way (superseded)', async () => {
-    const core = testCore();
+    const core = freshCore();
     const a = await uploadPair(core, 'acme', pairValidFor(365, 'sa'));
     const b = await uploadPair(core, 'acme', pairValidFor(365, 'sb'));
     await requestIvrAssignment(core.deps, admin, 'acme', 'record', a.id);
@@ -431,11 +421,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
     expect(await applyIvrAssignment(core.deps, older)).toBe('superseded');
 
     await expect(deleteCertificate(core.deps, admin, 'acme', a.id, false)).resolves.toBeUndefined();
-    core.close();
   });
 
   it('never lets a request and a delete of one certificate both succeed when they race', async () => {
-    const core = testCore();
+    const core = freshCore();
     for (let round = 0; round < 8; round++) {
       const cert = await uploadPair(core, 'acme', pairValidFor(365, `race${round}`));
       const [request, deletion] = await Promise.allSettled([
@@ -454,11 +443,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
         await expectCode(getIvrProfile(core.deps, 'acme', `p${round}`), 'NOT_FOUND');
       }
     }
-    core.close();
   });
 
   it('never lets a delete succeed while the consumer applies the assignment concurrently', async () => {
-    const core = testCore();
+    const core = freshCore();
     for (let round = 0; round < 8; round++) {
       const cert = await uploadPair(core, 'acme', pairValidFor(365, `apply${round}`));
       await requestIvrAssignment(core.deps, admin, 'acme', `q${round}`, cert.id);
@@ -473,11 +461,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
       expect(deletion).toMatchObject({ status: 'rejected', reason: { code: 'CERTIFICATE_IN_USE' } });
       expect(await core.repo.getCertificate('acme', cert.id)).toBeDefined();
     }
-    core.close();
   });
 
   it('clears the mark when the request cannot be handed to the consumer', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme', pairValidFor(365, 'unpublished'));
     core.deps.events = {
       publish: async () => {
@@ -492,11 +479,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
 
     expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
     await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
-    core.close();
   });
 
   it('clears the automatic mark when an azure-flow upload is rolled back', async () => {
-    const core = testCore({ flow: 'azure' });
+    const core = freshCore({ flow: 'azure' });
     core.deps.events = {
       publish: async () => {
         throw new Error('queue unavailable');
@@ -507,11 +493,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
 
     expect((await core.repo.getAssignments('acme')).state.pending).toEqual([]);
     expect(await core.repo.listCertificates('acme')).toEqual([]);
-    core.close();
   });
 
   it('clears the mark and audits when the consumer gives up on a request (dead letter)', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme', pairValidFor(365, 'dead'));
     await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
     const event = core.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
@@ -522,11 +507,10 @@ describe('regression #16: a pending assignment protects its certificate', () => 
     const [latest] = await core.repo.listAudit('acme', 1);
     expect(latest).toMatchObject({ action: 'ivr.assign.rejected', certificateId: cert.id });
     await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
-    core.close();
   });
 
   it('lets a mark lapse after its TTL, so a request nobody applies cannot block a delete for good', async () => {
-    const core = testCore();
+    const core = freshCore();
     const cert = await uploadPair(core, 'acme', pairValidFor(365, 'lapse'));
     await requestIvrAssignment(core.deps, admin, 'acme', 'record', cert.id);
     core.clock.set(new Date(FIXED_NOW.getTime() + PENDING_ASSIGNMENT_TTL_MS - 1000));
@@ -535,6 +519,5 @@ describe('regression #16: a pending assignment protects its certificate', () => 
     core.clock.set(new Date(FIXED_NOW.getTime() + PENDING_ASSIGNMENT_TTL_MS + 1000));
 
     await expect(deleteCertificate(core.deps, admin, 'acme', cert.id, false)).resolves.toBeUndefined();
-    core.close();
   });
 });
