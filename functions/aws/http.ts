@@ -8,13 +8,15 @@ import { AppError, AuthError } from '../../shared/errors';
 import {
   type ApiRequest,
   type ApiResponse,
-  createRouteHandler,
+  createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
+import { once } from '../common/once';
+import { VERSION } from '../common/version';
 import { assertServesExactly, type HttpFunctionName, methodsAllowedOn } from './routing';
-import { type HttpApiEvent, type HttpApiHandler, type HttpApiResult, once, VERSION } from './runtime';
+import type { HttpApiEvent, HttpApiHandler, HttpApiResult } from './runtime';
 
 /** API Gateway event -> ApiRequest; the claims are those the JWT authorizer verified. */
 export function toApiRequest(event: HttpApiEvent): ApiRequest {
@@ -81,7 +83,7 @@ export function httpFunction(
 ): HttpApiHandler {
   assertServesExactly(fn, options.routes);
   const api = once(() =>
-    createRouteHandler({
+    createApiHandler({
       deps: makeDeps(),
       authenticate: claimsRequired,
       version: VERSION,

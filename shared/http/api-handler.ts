@@ -3,9 +3,9 @@
  * call the use case, and map errors to `{error: {code, message, details}}` in one place.
  * Runtimes translate their own request and response shapes to and from these.
  *
- * This module takes the routes it serves as an argument and imports no route table, so a
- * deployment serving one permission group bundles only that group's use cases;
- * shared/http/handler.ts is the same handler defaulting to every route.
+ * The handler takes the routes it serves as an argument and imports no route table, so a
+ * deployment serving one permission group bundles only that group's use cases; a runtime
+ * serving the whole API passes `routes` of shared/http/routes.ts.
  */
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
@@ -14,6 +14,7 @@ import { AppError, AuthError, UnavailableError, ValidationError } from '../error
 import type { CoreDeps } from '../usecases/deps';
 import { authorize, principalFromClaims } from './auth';
 import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
+import { compilePathTemplate } from './path-template';
 import type { AnyRoute } from './route-specs';
 import { STATUS_OF } from './status';
 
@@ -54,8 +55,8 @@ export interface ApiOptions {
   authenticate: Authenticator;
   version: string;
   basePath?: string;
-  /** Only these routes (a function serving one permission group); default: all (handler.ts). */
-  routes?: AnyRoute[];
+  /** The routes served: every route (shared/http/routes.ts), or one function's permission groups. */
+  routes: AnyRoute[];
   /** Called with the OpenAPI document route; kept separate to avoid an import cycle. */
   openApiDocument?: () => unknown;
   /**
@@ -83,14 +84,7 @@ interface CompiledRoute {
 }
 
 function compile(route: AnyRoute): CompiledRoute {
-  const names: string[] = [];
-  const source = route.path
-    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
-    .replace(/\\?\{(\w+)\\?\}|\{(\w+)\}/g, (_m, a, b) => {
-      names.push(a ?? b);
-      return '([^/]+)';
-    });
-  return { route, pattern: new RegExp(`^${source}/?$`), names };
+  return { route, ...compilePathTemplate(route.path) };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
@@ -132,10 +126,8 @@ export function bearerToken(headers: Record<string, string | undefined>): string
   return match?.[1];
 }
 
-/** Builds the handler for the given set of routes. */
-export function createRouteHandler(
-  options: ApiOptions & { routes: AnyRoute[] },
-): (request: ApiRequest) => Promise<ApiResponse> {
+/** Builds the handler for `options.routes`. */
+export function createApiHandler(options: ApiOptions): (request: ApiRequest) => Promise<ApiResponse> {
   const compiled = options.routes.map(compile);
   const basePath = options.basePath ?? '';
   const log = options.deps.logger;

@@ -8,8 +8,9 @@
 import type { InvocationContext } from '@azure/functions';
 import type { DomainEvent } from '../../../shared/domain/types';
 import { abandonIvrAssignment, applyIvrAssignment } from '../../../shared/usecases/assignments';
+import { describeError } from '../../common/describe-error';
 import { decodeQueueMessage } from '../adapters/queue-publisher';
-import { type AzureRuntime, defaultRuntime, describeError } from '../runtime';
+import { type AzureRuntime, defaultRuntime } from '../runtime';
 
 /** host.json `extensions.queues.maxDequeueCount`: the last attempt before the poison queue. */
 export const MAX_DEQUEUE_COUNT = 5;
