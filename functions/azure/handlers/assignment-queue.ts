@@ -57,9 +57,6 @@ export function assignmentQueueFunction(
   };
 }
 
-const consume = assignmentQueueFunction(defaultRuntime);
-
-/** The queue trigger's handler. */
-export async function handleAssignmentMessage(queueItem: unknown, context: InvocationContext): Promise<void> {
-  return consume(queueItem, context);
-}
+/** The queue trigger's handler: the default runtime's consumer. */
+export const handleAssignmentMessage: (queueItem: unknown, context: InvocationContext) => Promise<void> =
+  assignmentQueueFunction(defaultRuntime);
