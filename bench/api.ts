@@ -19,7 +19,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
-import { loadOrCreateTokenSecret, mintLocalToken } from '../functions/local/auth';
+import { loadOrCreateTokenSecret, mintLocalToken } from '../functions/common/local-tokens';
 import { freePort } from '../test/contract/harness';
 import { makePair } from '../test/helpers/pki';
 import { type Budget, budget, fmt, machineInfo, markdownTable, median, ROOT, report, runMain } from './lib';

@@ -3,7 +3,7 @@
  * directory (the same one the local server reads).
  */
 import { resolve } from 'node:path';
-import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/local/auth';
+import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/common/local-tokens';
 import type { Role } from '../../shared/domain/types';
 import { flag, intOption, parseCommandArgs, positionals, str, strs } from '../args';
 import { EXIT, RefusedError, UsageError } from '../errors';

@@ -9,13 +9,15 @@ import {
   type ApiRequest,
   type ApiResponse,
   bearerToken,
-  createRouteHandler,
+  createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
+import { once } from '../common/once';
+import { VERSION } from '../common/version';
 import { assertServesExactly, type HttpFunctionName, methodsAllowedOn } from './routing';
-import { type HttpApiEvent, type HttpApiHandler, type HttpApiResult, once, VERSION } from './runtime';
+import type { HttpApiEvent, HttpApiHandler, HttpApiResult } from './runtime';
 
 /** How API Gateway renders a claim value for the function: strings as they are, arrays "[a b]". */
 function gatewayRendering(value: unknown): string | undefined {
@@ -133,7 +135,7 @@ export function httpFunction(
 ): HttpApiHandler {
   assertServesExactly(fn, options.routes);
   const api = once(() =>
-    createRouteHandler({
+    createApiHandler({
       deps: makeDeps(),
       authenticate: claimsRequired,
       version: VERSION,

@@ -4,6 +4,7 @@
  * (API Gateway routes), the handlers (the routes each one serves) and `npm run start:aws` all
  * read this one mapping, so they cannot disagree.
  */
+import { compilePathTemplate } from '../../shared/http/path-template';
 import { type AnyRoute, type AnyRouteSpec, ROUTE_SPECS } from '../../shared/http/route-specs';
 
 // The route specs, not the route table: routing must not import the use cases (bundle size).
@@ -59,11 +60,7 @@ export function functionFor(method: string, path: string): HttpFunctionName | un
 }
 
 function pathPattern(template: string): RegExp {
-  const source = template
-    .split(/\{\w+\}/)
-    .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
-    .join('[^/]+');
-  return new RegExp(`^${source}/?$`);
+  return compilePathTemplate(template).pattern;
 }
 
 /** The methods the route table allows on a concrete path (empty: no such path). */

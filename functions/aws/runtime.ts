@@ -15,13 +15,10 @@ import type {
   APIGatewayProxyEventV2WithRequestContext,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { DEFAULT_THRESHOLDS_DAYS } from '../../shared/domain/expiry';
+import { parseExpiryThresholds } from '../../shared/domain/expiry';
 import { jsonLogger, type LogLevel } from '../../shared/logging';
 import type { EventPublisher, KeyCustody, Logger } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
-
-/** The service version (bundled from package.json at build time). */
-export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** An HTTP API payload 2.0 event; `authorizer` is there only on routes behind the JWT authorizer. */
 export type HttpApiEvent = APIGatewayProxyEventV2WithRequestContext<
@@ -38,16 +35,6 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
     throw new Error(`reccert: the environment variable ${name} is not set for this function.`);
   }
   return value;
-}
-
-function thresholdsFrom(env: NodeJS.ProcessEnv): number[] {
-  const raw = env.RECCERT_EXPIRY_THRESHOLDS;
-  if (raw === undefined || raw.trim() === '') return [...DEFAULT_THRESHOLDS_DAYS];
-  const days = raw.split(',').map((s) => Number(s.trim()));
-  if (days.some((d) => !Number.isInteger(d) || d <= 0 || d > 3650)) {
-    throw new Error('reccert: RECCERT_EXPIRY_THRESHOLDS must be comma-separated whole days, e.g. 90,30,7.');
-  }
-  return days;
 }
 
 /** A port this function's role cannot use: calling it is a wiring bug (logged, answered 503). */
@@ -84,16 +71,11 @@ export function coreDeps(
     ids: { newId: randomUUID },
     logger,
     // The AWS deployment plays the AWS-hosted upload flow (DESIGN section 2).
-    config: { flow: 'aws', expiryThresholdsDays: thresholdsFrom(env), defaultIvrProfile: 'record' },
+    config: {
+      flow: 'aws',
+      expiryThresholdsDays: parseExpiryThresholds(env.RECCERT_EXPIRY_THRESHOLDS),
+      defaultIvrProfile: 'record',
+    },
     ...(parts.notificationSink ? { notificationSink: parts.notificationSink } : {}),
-  };
-}
-
-/** Builds `make()` once, on first use: a cold start pays for it, warm invocations reuse it. */
-export function once<T>(make: () => T): () => T {
-  let value: { v: T } | undefined;
-  return () => {
-    value ??= { v: make() };
-    return value.v;
   };
 }

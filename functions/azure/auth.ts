@@ -16,9 +16,9 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { Principal } from '../../shared/domain/types';
 import { AuthError } from '../../shared/errors';
+import { type ApiRequest, type Authenticator, bearerToken } from '../../shared/http/api-handler';
 import { MAX_CLOCK_SKEW_SECONDS, principalFromClaims } from '../../shared/http/auth';
-import { type ApiRequest, type Authenticator, bearerToken } from '../../shared/http/handler';
-import { loadOrCreateTokenSecret, verifyLocalToken } from '../local/auth';
+import { loadOrCreateTokenSecret, verifyLocalToken } from '../common/local-tokens';
 
 /** How the Azure runtime authenticates callers. */
 export type AzureAuthConfig =

@@ -1,30 +1,25 @@
 /**
- * What every reccert Azure function shares: the settings read once per worker start, the core's
- * deps built over the Azure adapters, and the translation between the Functions v4 programming
- * model (`HttpRequest` / `HttpResponseInit`) and the runtime-neutral ApiRequest / ApiResponse.
+ * The Azure runtime's one composition root: the settings read once per worker start (names in
+ * docs/azure.md; validated here and nowhere else), the storage and Key Vault clients, and the
+ * core's deps over the Azure adapters. Every function of the app (./handlers) runs over the
+ * runtime built here. In Azure every client uses the Function App's managed identity (the Bicep
+ * sets the endpoint settings read here); against the emulators a storage connection string and
+ * a test credential take their place.
  *
- * Key custody is Key Vault (`RECCERT_KEY_VAULT_URL`). `RECCERT_KEY_CUSTODY=file` puts the local
- * runtime's encrypted file keystore in its place: a development-only switch that
- * `npm run start:azure` sets when no vault is configured, because no Key Vault emulator (Lowkey
- * Vault) can be installed on the machines this project is built on. A deployment never sets it,
- * and without a vault URL or that switch the functions refuse to start.
+ * Key custody is Key Vault (`RECCERT_KEY_VAULT_URL`). `RECCERT_KEY_CUSTODY=file` asks for the
+ * encrypted file keystore instead: a development-only switch that `npm run start:azure` sets when
+ * no vault is configured, because no Key Vault emulator (Lowkey Vault) can be installed on the
+ * machines this project is built on. The dev server builds that keystore itself and hands it in
+ * ({@link provideDefaultOverrides}), so nothing here imports another runtime. A deployment never
+ * sets the switch, and without a vault URL or that switch the functions refuse to start.
  */
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { TableClient } from '@azure/data-tables';
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { QueueClient } from '@azure/storage-queue';
-import { DEFAULT_THRESHOLDS_DAYS } from '../../shared/domain/expiry';
-import { AppError, UnavailableError } from '../../shared/errors';
-import { MAX_BODY_BYTES, readLimited } from '../../shared/http/body';
-import {
-  type ApiRequest,
-  type ApiResponse,
-  createApiHandler,
-  errorResponse,
-} from '../../shared/http/handler';
+import { parseExpiryThresholds } from '../../shared/domain/expiry';
+import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/api-handler';
 import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { routes } from '../../shared/http/routes';
 import { jsonLogger, type LogLevel } from '../../shared/logging';
@@ -36,8 +31,9 @@ import type {
   NotificationSink,
 } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
-import { FileKeystore, loadOrCreateMasterKey } from '../local/file-keystore';
-import { type AzureAdapterConfig, createAzureAdapters, readAzureConfig } from './adapters/config';
+import { onceOrRetry } from '../common/once';
+import { VERSION } from '../common/version';
+import { KEY_VAULT_SERVICE_VERSION, KeyVaultCustody } from './adapters/key-vault-custody';
 import { StorageQueueNotificationSink } from './adapters/queue-notification-sink';
 import { QUEUE_NAMES, StorageQueuePublisher } from './adapters/queue-publisher';
 import {
@@ -47,20 +43,30 @@ import {
 } from './adapters/table-repository';
 import { type AzureAuthConfig, createAuthenticator, readAuthConfig } from './auth';
 
-/** The service version (bundled from package.json at build time). */
-export const VERSION: string = (require('../../package.json') as { version: string }).version;
-
 /** Where private keys are kept. */
 export type CustodyConfig =
-  | { kind: 'keyvault'; adapters: AzureAdapterConfig }
-  | { kind: 'file'; dataDir: string; masterKey?: string };
+  | {
+      kind: 'keyvault';
+      /** `RECCERT_KEY_VAULT_URL`: the vault's URI. */
+      keyVaultUrl: string;
+      /**
+       * `RECCERT_KEY_VAULT_EMULATOR=true`: skip the check that the auth challenge's resource matches
+       * the vault's domain (an emulator on 127.0.0.1 is not *.vault.azure.net). TLS stays verified.
+       */
+      keyVaultEmulator: boolean;
+    }
+  /** `RECCERT_KEY_CUSTODY=file` (development only): the dev server provides the keystore. */
+  | { kind: 'file' };
 
 /** Where metadata and events are kept (Table and Queue storage). */
 export interface StorageConfig {
-  /** Emulators only (Azurite); wins over the endpoints. */
+  /** `RECCERT_STORAGE_CONNECTION_STRING`: emulators only (Azurite); wins over the endpoints. */
   connectionString?: string;
+  /** `RECCERT_TABLE_ENDPOINT`: e.g. https://<account>.table.core.windows.net/ (identity auth). */
   tableEndpoint?: string;
+  /** `RECCERT_QUEUE_ENDPOINT`: e.g. https://<account>.queue.core.windows.net/ (identity auth). */
   queueEndpoint?: string;
+  /** `RECCERT_TABLE_PREFIX`: letters and digits put before each table name (default none). */
   tablePrefix: string;
 }
 
@@ -71,16 +77,6 @@ export interface AzureRuntimeConfig {
   storage: StorageConfig;
   expiryThresholdsDays: number[];
   logLevel: LogLevel;
-}
-
-function thresholdsFrom(env: NodeJS.ProcessEnv): number[] {
-  const raw = env.RECCERT_EXPIRY_THRESHOLDS;
-  if (raw === undefined || raw.trim() === '') return [...DEFAULT_THRESHOLDS_DAYS];
-  const days = raw.split(',').map((s) => Number(s.trim()));
-  if (days.some((d) => !Number.isInteger(d) || d <= 0 || d > 3650)) {
-    throw new Error('RECCERT_EXPIRY_THRESHOLDS must be comma-separated whole days, e.g. 90,30,7.');
-  }
-  return days;
 }
 
 /** Reads the settings (names in docs/azure.md); throws naming what is missing or wrong. */
@@ -101,16 +97,11 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AzureRu
     );
   }
   let custody: CustodyConfig;
-  if (env.RECCERT_KEY_VAULT_URL?.trim()) {
-    custody = { kind: 'keyvault', adapters: readAzureConfig(env) };
+  const keyVaultUrl = env.RECCERT_KEY_VAULT_URL?.trim();
+  if (keyVaultUrl) {
+    custody = { kind: 'keyvault', keyVaultUrl, keyVaultEmulator: env.RECCERT_KEY_VAULT_EMULATOR === 'true' };
   } else if (env.RECCERT_KEY_CUSTODY === 'file') {
-    const dataDir = env.DATA_DIR?.trim();
-    if (!dataDir) throw new Error('RECCERT_KEY_CUSTODY=file needs DATA_DIR.');
-    custody = {
-      kind: 'file',
-      dataDir,
-      ...(env.RECCERT_MASTER_KEY ? { masterKey: env.RECCERT_MASTER_KEY } : {}),
-    };
+    custody = { kind: 'file' };
   } else {
     throw new Error('RECCERT_KEY_VAULT_URL is not set.');
   }
@@ -118,7 +109,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AzureRu
     auth: readAuthConfig(env),
     custody,
     storage,
-    expiryThresholdsDays: thresholdsFrom(env),
+    expiryThresholdsDays: parseExpiryThresholds(env.RECCERT_EXPIRY_THRESHOLDS),
     logLevel: (env.LOG_LEVEL as LogLevel | undefined) ?? 'info',
   };
 }
@@ -132,7 +123,7 @@ export interface AzureRuntime {
   queueClient(queueName: string): QueueClient;
 }
 
-/** Replacements for single ports (tests inject failures through them). */
+/** Replacements for single ports (tests inject failures through them; the dev server provides the file keystore). */
 export interface RuntimeOverrides {
   repo?: CertificateRepository;
   custody?: KeyCustody;
@@ -144,7 +135,10 @@ export interface RuntimeOverrides {
   credential?: TokenCredential;
 }
 
-/** Builds the runtime for `config`. Nothing is called over the network here. */
+/**
+ * Builds the runtime for `config`: every client and adapter of the app is made here, and nothing
+ * is called over the network.
+ */
 export async function buildRuntime(
   config: AzureRuntimeConfig,
   overrides: RuntimeOverrides = {},
@@ -176,13 +170,21 @@ export async function buildRuntime(
 
   let custody = overrides.custody;
   if (!custody) {
-    if (config.custody.kind === 'keyvault') {
-      custody = createAzureAdapters(config.custody.adapters, identity()).custody;
-    } else {
-      const masterKey = await loadOrCreateMasterKey(config.custody.dataDir, config.custody.masterKey);
-      custody = new FileKeystore(config.custody.dataDir, masterKey);
-      masterKey.fill(0);
+    if (config.custody.kind === 'file') {
+      throw new Error(
+        'RECCERT_KEY_CUSTODY=file is for the dev server (npm run start:azure), which provides the keystore; set RECCERT_KEY_VAULT_URL.',
+      );
     }
+    const vaultOptions = {
+      serviceVersion: KEY_VAULT_SERVICE_VERSION,
+      disableChallengeResourceVerification: config.custody.keyVaultEmulator,
+    };
+    const vault = identity();
+    custody = new KeyVaultCustody(
+      new KeyClient(config.custody.keyVaultUrl, vault, vaultOptions),
+      (keyId) => new CryptographyClient(keyId, vault, vaultOptions),
+      { purgeOnRemove: config.custody.keyVaultEmulator },
+    );
   }
 
   const deps: CoreDeps = {
@@ -198,8 +200,9 @@ export async function buildRuntime(
       new StorageQueueNotificationSink(queueClient(QUEUE_NAMES.expiryNotifications)),
   };
   let openApi: unknown;
-  const handle = createApiHandler({
+  const api = createApiHandler({
     deps,
+    routes,
     authenticate: createAuthenticator(config.auth),
     version: VERSION,
     maxBufferedResponseBytes: MAX_PLAYBACK_BYTES,
@@ -208,7 +211,6 @@ export async function buildRuntime(
       return openApi;
     },
   });
-  const api = handle;
   return { config, deps, api, tables, queueClient };
 }
 
@@ -218,95 +220,18 @@ export async function buildRuntime(
  */
 const MAX_PLAYBACK_BYTES = 64 * 1024 * 1024;
 
-/** Builds `make()` once, on first use: a cold start pays for it, warm invocations reuse it. */
-export function once<T>(make: () => Promise<T>): () => Promise<T> {
-  let value: Promise<T> | undefined;
-  return () => {
-    value ??= make().catch((error: unknown) => {
-      // A failed start (e.g. a missing setting) is not cached: the next invocation tries again.
-      value = undefined;
-      throw error;
-    });
-    return value;
-  };
-}
-
-/** The runtime of this worker, from `process.env`, built on first use. */
-export const defaultRuntime = once(() => buildRuntime(readRuntimeConfig(process.env)));
-
-const STREAMING_ROUTES = routes
-  .filter((r) => r.streamBody)
-  .map((r) => ({
-    method: r.method,
-    pattern: new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`),
-  }));
-
-/** Whether the request goes to a route whose body is a stream of any size (decrypt). */
-function isStreamingRoute(method: string, path: string): boolean {
-  return STREAMING_ROUTES.some((r) => r.method === method && r.pattern.test(path));
-}
+let defaultOverrides: RuntimeOverrides = {};
 
 /**
- * HttpRequest -> ApiRequest. Bodies travel as bytes, read with the 64 KiB limit of the API
- * (a larger one is refused with 413 before it is read further), except the recording route's,
- * which the core reads as a stream.
+ * Ports the default runtime takes from its host rather than building them: the dev server
+ * (scripts/start-azure.ts) provides the file keystore for `RECCERT_KEY_CUSTODY=file`. Call before
+ * the first invocation; a deployment never calls it.
  */
-export async function toApiRequest(request: HttpRequest): Promise<ApiRequest> {
-  const url = new URL(request.url);
-  const method = request.method.toUpperCase();
-  const headers: Record<string, string | undefined> = {};
-  request.headers.forEach((value, name) => {
-    headers[name.toLowerCase()] = value;
-  });
-  const query: Record<string, string | undefined> = {};
-  // The first of repeated parameters wins, as on the other runtimes.
-  for (const [name, value] of request.query) query[name] ??= value;
-  // The path stays percent-encoded, as on the other runtimes; the core decodes the parameters.
-  const base: ApiRequest = { method, path: url.pathname, query, headers };
-  if (request.body === null) return base;
-  const stream = Readable.fromWeb(request.body as WebReadableStream<Uint8Array>);
-  if (isStreamingRoute(method, base.path)) return { ...base, bodyStream: stream };
-  return { ...base, body: await readLimited(stream, headers, MAX_BODY_BYTES) };
+export function provideDefaultOverrides(overrides: RuntimeOverrides): void {
+  defaultOverrides = overrides;
 }
 
-/** ApiResponse -> HttpResponseInit (bodies as bytes or text, headers as they are). */
-export function toHttpResponseInit(response: ApiResponse): HttpResponseInit {
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: typeof response.body === 'string' ? response.body : new Uint8Array(response.body),
-  };
-}
-
-/** Error text for logs: name and message only (never request bodies or key material). */
-export function describeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/**
- * The HTTP function over a runtime: translate, dispatch through the shared handler, translate
- * back. A runtime that cannot be built (a missing setting) answers 503 and logs why.
- */
-export function httpFunction(
-  getRuntime: () => Promise<AzureRuntime>,
-): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
-  return async (request, context) => {
-    let runtime: AzureRuntime;
-    try {
-      runtime = await getRuntime();
-    } catch (error) {
-      context.error(`reccert could not start: ${describeError(error)}`);
-      return toHttpResponseInit(
-        errorResponse(new UnavailableError('The service is starting or not configured; retry shortly.')),
-      );
-    }
-    let apiRequest: ApiRequest;
-    try {
-      apiRequest = await toApiRequest(request);
-    } catch (error) {
-      if (error instanceof AppError) return toHttpResponseInit(errorResponse(error));
-      throw error;
-    }
-    return toHttpResponseInit(await runtime.api(apiRequest));
-  };
-}
+/** The runtime of this worker, from `process.env`, built on first use (a failed start is retried). */
+export const defaultRuntime = onceOrRetry(() =>
+  buildRuntime(readRuntimeConfig(process.env), defaultOverrides),
+);

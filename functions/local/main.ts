@@ -1,7 +1,8 @@
 /** `npm start`: the local runtime on 127.0.0.1:$PORT with data in $DATA_DIR. */
 
-import { mintLocalToken } from './auth';
-import { ConfigError, readLocalConfig } from './config';
+import { ConfigError } from '../common/http-server';
+import { mintLocalToken } from '../common/local-tokens';
+import { readLocalConfig } from './config';
 import { startLocalRuntime } from './server';
 
 async function main(): Promise<void> {

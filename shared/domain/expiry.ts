@@ -7,6 +7,19 @@ import { profilesOf } from './assignments';
 import type { CertificateRecord, CertificateStatus, TenantAssignments } from './types';
 
 export const DEFAULT_THRESHOLDS_DAYS: readonly number[] = [90, 60, 30, 14, 7, 1];
+/**
+ * The thresholds of a `RECCERT_EXPIRY_THRESHOLDS` setting (comma-separated whole days, each
+ * 1 to 3650); unset or blank gives the defaults. Throws naming the setting (a start-up error).
+ */
+export function parseExpiryThresholds(raw: string | undefined): number[] {
+  if (raw === undefined || raw.trim() === '') return [...DEFAULT_THRESHOLDS_DAYS];
+  const days = raw.split(',').map((s) => Number(s.trim()));
+  if (days.some((d) => !Number.isInteger(d) || d <= 0 || d > 3650)) {
+    throw new Error('RECCERT_EXPIRY_THRESHOLDS must be comma-separated whole days, e.g. 90,60,30,14,7,1.');
+  }
+  return days;
+}
+
 export const EXPIRING_STATUS_DAYS = 30;
 const DAY_MS = 86_400_000;
 

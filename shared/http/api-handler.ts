@@ -3,19 +3,20 @@
  * call the use case, and map errors to `{error: {code, message, details}}` in one place.
  * Runtimes translate their own request and response shapes to and from these.
  *
- * This module takes the routes it serves as an argument and imports no route table, so a
- * deployment serving one permission group bundles only that group's use cases;
- * shared/http/handler.ts is the same handler defaulting to every route.
+ * The handler takes the routes it serves as an argument and imports no route table, so a
+ * deployment serving one permission group bundles only that group's use cases; a runtime
+ * serving the whole API passes `routes` of shared/http/routes.ts.
  */
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Principal } from '../domain/types';
-import { AppError, AuthError, UnavailableError, ValidationError } from '../errors';
+import { AppError, UnavailableError, ValidationError } from '../errors';
 import type { CoreDeps } from '../usecases/deps';
 import { authorize, type ClaimsTransport, principalFromClaims } from './auth';
 import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
+import { compilePathTemplate } from './path-template';
 import type { AnyRoute } from './route-specs';
-import { STATUS_OF } from './status';
+import { STATUS_OF, WWW_AUTHENTICATE } from './status';
 
 export interface ApiRequest {
   method: string;
@@ -56,8 +57,8 @@ export interface ApiOptions {
   authenticate: Authenticator;
   version: string;
   basePath?: string;
-  /** Only these routes (a function serving one permission group); default: all (handler.ts). */
-  routes?: AnyRoute[];
+  /** The routes served: every route (shared/http/routes.ts), or one function's permission groups. */
+  routes: AnyRoute[];
   /** Called with the OpenAPI document route; kept separate to avoid an import cycle. */
   openApiDocument?: () => unknown;
   /**
@@ -85,14 +86,7 @@ interface CompiledRoute {
 }
 
 function compile(route: AnyRoute): CompiledRoute {
-  const names: string[] = [];
-  const source = route.path
-    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
-    .replace(/\\?\{(\w+)\\?\}|\{(\w+)\}/g, (_m, a, b) => {
-      names.push(a ?? b);
-      return '([^/]+)';
-    });
-  return { route, pattern: new RegExp(`^${source}/?$`), names };
+  return { route, ...compilePathTemplate(route.path) };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
@@ -100,7 +94,7 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache
 export function errorResponse(error: AppError, extraHeaders: Record<string, string> = {}): ApiResponse {
   const headers: Record<string, string> = { ...JSON_HEADERS, ...extraHeaders };
   if (error instanceof UnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
-  if (error.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="reccert"';
+  if (error.code === 'UNAUTHORIZED') headers['www-authenticate'] = WWW_AUTHENTICATE;
   return {
     status: STATUS_OF[error.code],
     headers,
@@ -134,10 +128,8 @@ export function bearerToken(headers: Record<string, string | undefined>): string
   return match?.[1];
 }
 
-/** Builds the handler for the given set of routes. */
-export function createRouteHandler(
-  options: ApiOptions & { routes: AnyRoute[] },
-): (request: ApiRequest) => Promise<ApiResponse> {
+/** Builds the handler for `options.routes`. */
+export function createApiHandler(options: ApiOptions): (request: ApiRequest) => Promise<ApiResponse> {
   const compiled = options.routes.map(compile);
   const basePath = options.basePath ?? '';
   const log = options.deps.logger;
@@ -273,8 +265,6 @@ export function createRouteHandler(
           ),
         );
       }
-      if (error instanceof AuthError && response.status === 401)
-        response.headers['www-authenticate'] = 'Bearer';
     }
     log.info('request', {
       method: request.method,

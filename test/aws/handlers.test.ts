@@ -14,7 +14,7 @@ import { readDeps, readFunction } from '../../functions/aws/handlers/read';
 import { type WriteClients, writeDeps, writeFunction } from '../../functions/aws/handlers/write';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';
-import { sqsEvent } from '../../scripts/start-aws';
+import { sqsEvent } from '../../scripts/hosts/sqs-event-source';
 import { ORPHAN_MIN_AGE_MS } from '../../shared/usecases/orphan-keys';
 import { daysFrom, makePair, rsaKey } from '../helpers/pki';
 import { uniqueTenantId } from '../ports/fixtures';

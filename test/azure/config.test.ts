@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { createAzureAdapters, readAzureConfig } from '../../functions/azure/adapters/config';
 import { decodeQueueMessage, QUEUE_NAMES } from '../../functions/azure/adapters/queue-publisher';
-import { ensureTables, tableClients } from '../../functions/azure/adapters/table-repository';
+import { ensureTables } from '../../functions/azure/adapters/table-repository';
+import { buildRuntime, readRuntimeConfig } from '../../functions/azure/runtime';
 import type { DomainEvent } from '../../shared/domain/types';
+import { jsonLogger } from '../../shared/logging';
 import { makeRecord, uniqueTenantId } from '../ports/fixtures';
 import { storageConnectionString } from './clients';
 
@@ -14,46 +15,59 @@ const credential: TokenCredential = {
   }),
 };
 
-describe('readAzureConfig', () => {
+/** App Service authentication: the auth mode that needs no further settings. */
+const AUTH = { RECCERT_AUTH_MODE: 'appservice' };
+
+describe('readRuntimeConfig', () => {
   it('reads the identity-based settings the Bicep writes', () => {
-    const config = readAzureConfig({
+    const config = readRuntimeConfig({
+      ...AUTH,
       RECCERT_KEY_VAULT_URL: 'https://kv-reccert.vault.azure.net/',
       RECCERT_TABLE_ENDPOINT: 'https://streccert.table.core.windows.net/',
       RECCERT_QUEUE_ENDPOINT: 'https://streccert.queue.core.windows.net/',
     });
 
-    expect(config).toEqual({
+    expect(config.custody).toEqual({
+      kind: 'keyvault',
       keyVaultUrl: 'https://kv-reccert.vault.azure.net/',
+      keyVaultEmulator: false,
+    });
+    expect(config.storage).toEqual({
       tableEndpoint: 'https://streccert.table.core.windows.net/',
       queueEndpoint: 'https://streccert.queue.core.windows.net/',
-      storageConnectionString: undefined,
+      connectionString: undefined,
       tablePrefix: '',
-      keyVaultEmulator: false,
     });
   });
 
   it('names what is missing', () => {
-    expect(() => readAzureConfig({})).toThrow('RECCERT_KEY_VAULT_URL');
-    expect(() => readAzureConfig({ RECCERT_KEY_VAULT_URL: 'https://kv.vault.azure.net/' })).toThrow(
-      'RECCERT_TABLE_ENDPOINT',
-    );
+    const storage = {
+      RECCERT_TABLE_ENDPOINT: 'https://streccert.table.core.windows.net/',
+      RECCERT_QUEUE_ENDPOINT: 'https://streccert.queue.core.windows.net/',
+    };
+    expect(() => readRuntimeConfig({ ...AUTH, ...storage })).toThrow('RECCERT_KEY_VAULT_URL');
+    expect(() =>
+      readRuntimeConfig({ ...AUTH, RECCERT_KEY_VAULT_URL: 'https://kv.vault.azure.net/' }),
+    ).toThrow('RECCERT_TABLE_ENDPOINT');
   });
 });
 
-describe('createAzureAdapters against Azurite', () => {
+describe('buildRuntime against Azurite', () => {
   it('builds a repository and a publisher that reach the emulator', async () => {
     const prefix = `c${crypto.randomBytes(4).toString('hex')}`;
-    const adapters = createAzureAdapters(
-      readAzureConfig({
+    const runtime = await buildRuntime(
+      readRuntimeConfig({
+        ...AUTH,
         RECCERT_KEY_VAULT_URL: 'https://reccert-test.vault.invalid',
         RECCERT_STORAGE_CONNECTION_STRING: storageConnectionString(),
         RECCERT_TABLE_PREFIX: prefix,
       }),
-      credential,
+      { credential, logger: jsonLogger('silent') },
     );
-    const tables = tableClients(adapters.tableClient, prefix);
+    const { tables } = runtime;
+    const adapters = { repository: runtime.deps.repo, publisher: runtime.deps.events };
     await ensureTables(tables);
-    const queue = adapters.queueClient(QUEUE_NAMES.ivrAssignments);
+    const queue = runtime.queueClient(QUEUE_NAMES.ivrAssignments);
     await queue.createIfNotExists();
     try {
       const record = makeRecord({ tenantId: uniqueTenantId('cfg') });

@@ -25,16 +25,17 @@ import {
 import { ensureTables } from '../../functions/azure/adapters/table-repository';
 import { eventOfQueueItem, handleAssignmentMessage } from '../../functions/azure/handlers/assignment-queue';
 import { handleExpiryTimer } from '../../functions/azure/handlers/expiry-timer';
-import { handleHttp } from '../../functions/azure/handlers/http';
+import { handleHttp, httpFunction } from '../../functions/azure/handlers/http';
 import {
   type AzureRuntime,
   buildRuntime,
-  httpFunction,
+  provideDefaultOverrides,
   type RuntimeOverrides,
   readRuntimeConfig,
 } from '../../functions/azure/runtime';
-import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/local/auth';
-import { POISON_QUEUE, startQueueTrigger } from '../../scripts/start-azure';
+import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/common/local-tokens';
+import { FileKeystore, loadOrCreateMasterKey } from '../../functions/local/file-keystore';
+import { POISON_QUEUE, startQueueTrigger } from '../../scripts/hosts/functions-triggers';
 import type { Role } from '../../shared/domain/types';
 import { jsonLogger } from '../../shared/logging';
 import { daysFrom, makePair, type TestPair } from '../helpers/pki';
@@ -72,8 +73,20 @@ function azuriteEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
+/** The file keystore in DATA_DIR, as the dev server provides it for RECCERT_KEY_CUSTODY=file. */
+async function fileKeystore(dataDir: string): Promise<FileKeystore> {
+  const masterKey = await loadOrCreateMasterKey(dataDir);
+  const keystore = new FileKeystore(dataDir, masterKey);
+  masterKey.fill(0);
+  return keystore;
+}
+
 async function runtimeFor(env: NodeJS.ProcessEnv, overrides: RuntimeOverrides = {}): Promise<AzureRuntime> {
-  const runtime = await buildRuntime(readRuntimeConfig(env), { logger: quiet, ...overrides });
+  const runtime = await buildRuntime(readRuntimeConfig(env), {
+    logger: quiet,
+    custody: await fileKeystore(env.DATA_DIR!),
+    ...overrides,
+  });
   await ensureTables(runtime.tables);
   await ensureQueues(runtime.queueClient, [
     QUEUE_NAMES.ivrAssignments,
@@ -174,6 +187,7 @@ describe('the exported Azure Functions handlers (local auth, file keystore, Azur
     // The exported handlers read process.env once, on their first invocation, as in a Function App.
     const env = azuriteEnv({ RECCERT_AUTH_MODE: 'local', RECCERT_TABLE_PREFIX: 'fnexported' });
     Object.assign(process.env, env);
+    provideDefaultOverrides({ custody: await fileKeystore(env.DATA_DIR!) });
     secret = loadOrCreateTokenSecret(env.DATA_DIR!);
     const runtime = await runtimeFor(env);
     await drain(runtime.queueClient(QUEUE_NAMES.ivrAssignments));

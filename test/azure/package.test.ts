@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { functionsRoute, httpRegistrations } from '../../functions/azure/handlers/http';
 import { buildAzurePackage } from '../../scripts/build-azure';
-import { matchRoute } from '../../scripts/start-azure';
+import { matchRoute } from '../../scripts/hosts/functions-host';
 import { routes } from '../../shared/http/routes';
 
 describe('the Azure Functions package', () => {

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/local/auth';
+import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/common/local-tokens';
 import {
   apiCall,
   type CertFiles,

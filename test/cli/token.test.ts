@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateTokenSecret, verifyLocalToken } from '../../functions/local/auth';
+import { loadOrCreateTokenSecret, verifyLocalToken } from '../../functions/common/local-tokens';
 import { errorLine, reccert, tempDir } from './cli';
 
 describe('reccert token', () => {

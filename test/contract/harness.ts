@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/local/auth';
+import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/common/local-tokens';
 import type { Role, UploadFlow } from '../../shared/domain/types';
 
 const ROOT = resolve(__dirname, '../..');

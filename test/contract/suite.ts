@@ -278,7 +278,7 @@ export function describeContract(spec: RuntimeSpec): void {
         // Imported here so that this block's tests stay self-contained in the shared suite file.
         const { SignJWT } = await import('jose');
         const { LOCAL_AUDIENCE, LOCAL_ISSUER, loadOrCreateTokenSecret } = await import(
-          '../../functions/local/auth'
+          '../../functions/common/local-tokens'
         );
         const secret = loadOrCreateTokenSecret(h.dataDir);
         const t = `t-${randomUUID().slice(0, 12)}`;

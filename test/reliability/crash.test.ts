@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mintLocalToken } from '../../functions/local/auth';
+import { mintLocalToken } from '../../functions/common/local-tokens';
 import { SqliteCertificateRepository } from '../../functions/local/sqlite-repository';
 import { freePort } from '../../scripts/emulators/moto-server';
 import { createEncryptStream } from '../../shared/recording';

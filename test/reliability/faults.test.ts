@@ -22,7 +22,8 @@ import {
   stopMoto,
 } from '../../scripts/emulators/moto-server';
 import type { DomainEvent } from '../../shared/domain/types';
-import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/handler';
+import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/api-handler';
+import { routes } from '../../shared/http/routes';
 import type { CertificateRepository, EventPublisher, KeyCustody } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { ORPHAN_MIN_AGE_MS, sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
@@ -333,6 +334,7 @@ describe('fault injection at every AWS call of the write function (moto)', () =>
     deps.logger = capturingLogger(logs).logger;
     handle = createApiHandler({
       deps,
+      routes,
       version: 'test',
       authenticate: () => Promise.reject(new Error('claims come verified, as from API Gateway')),
     });

@@ -7,7 +7,7 @@
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mintLocalToken } from '../../functions/local/auth';
+import { mintLocalToken } from '../../functions/common/local-tokens';
 import { readLocalConfig } from '../../functions/local/config';
 import { FileKeystore, type StoredKeyRef } from '../../functions/local/file-keystore';
 import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';

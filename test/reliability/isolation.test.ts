@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER, loadOrCreateTokenSecret } from '../../functions/local/auth';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, loadOrCreateTokenSecret } from '../../functions/common/local-tokens';
 import type { Role } from '../../shared/domain/types';
 import { type AnyRoute, routes } from '../../shared/http/routes';
 import { type Harness, type RuntimeSpec, startRuntime } from '../contract/harness';

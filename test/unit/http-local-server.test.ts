@@ -8,15 +8,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
-import { mintLocalToken } from '../../functions/local/auth';
+import { HTTP_SERVER_OPTIONS, hostChecker, limitIdleConnections } from '../../functions/common/http-server';
+import { mintLocalToken } from '../../functions/common/local-tokens';
 import { readLocalConfig } from '../../functions/local/config';
-import {
-  HTTP_SERVER_OPTIONS,
-  hostChecker,
-  type LocalRuntime,
-  limitIdleConnections,
-  startLocalRuntime,
-} from '../../functions/local/server';
+import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
 import type { Role } from '../../shared/domain/types';
 import { jsonLogger } from '../../shared/logging';
 import { makePair, tempDir } from '../helpers/pki';

@@ -3,7 +3,7 @@ import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import { readFunction } from '../../functions/aws/handlers/read';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { jwtAuthenticator } from '../../functions/azure/auth';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER, verifyLocalToken } from '../../functions/local/auth';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, verifyLocalToken } from '../../functions/common/local-tokens';
 import { AuthError } from '../../shared/errors';
 import type { ApiRequest } from '../../shared/http/api-handler';
 import { principalFromClaims } from '../../shared/http/auth';

@@ -11,9 +11,10 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { DomainEvent } from '../../../shared/domain/types';
 import { abandonIvrAssignment, applyIvrAssignment } from '../../../shared/usecases/assignments';
 import type { CoreDeps } from '../../../shared/usecases/deps';
+import { once } from '../../common/once';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
-import { coreDeps, once, requireEnv } from '../runtime';
+import { coreDeps, requireEnv } from '../runtime';
 
 /** The queue's redrive policy (`maxReceiveCount` in infra/aws): the last receive before the DLQ. */
 export const MAX_RECEIVE_COUNT = 5;

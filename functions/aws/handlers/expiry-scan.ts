@@ -13,12 +13,13 @@ import { operatorRoutes } from '../../../shared/http/route-groups/operator';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
 import { sweepOrphanKeysAfterScan } from '../../../shared/usecases/orphan-keys';
+import { once } from '../../common/once';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
 import { SnsNotificationSink } from '../adapters/sns-notification-sink';
 import { httpFunction, isHttpApiEvent } from '../http';
-import { coreDeps, type HttpApiResult, once, requireEnv } from '../runtime';
+import { coreDeps, type HttpApiResult, requireEnv } from '../runtime';
 
 /** The SDK clients the expiry scan uses. */
 export interface ScanClients {

@@ -9,9 +9,11 @@ import { buildOpenApiDocument } from '../../../shared/http/openapi';
 import { publicRoutes } from '../../../shared/http/route-groups/public';
 import { readRoutes } from '../../../shared/http/route-groups/read';
 import type { CoreDeps } from '../../../shared/usecases/deps';
+import { once } from '../../common/once';
+import { VERSION } from '../../common/version';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { httpFunction } from '../http';
-import { coreDeps, type HttpApiHandler, once, requireEnv, VERSION } from '../runtime';
+import { coreDeps, type HttpApiHandler, requireEnv } from '../runtime';
 
 /** The read function's deps from its clients and environment. */
 export function readDeps(

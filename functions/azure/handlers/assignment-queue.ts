@@ -8,8 +8,9 @@
 import type { InvocationContext } from '@azure/functions';
 import type { DomainEvent } from '../../../shared/domain/types';
 import { abandonIvrAssignment, applyIvrAssignment } from '../../../shared/usecases/assignments';
+import { describeError } from '../../common/describe-error';
 import { decodeQueueMessage } from '../adapters/queue-publisher';
-import { type AzureRuntime, defaultRuntime, describeError } from '../runtime';
+import { type AzureRuntime, defaultRuntime } from '../runtime';
 
 /** host.json `extensions.queues.maxDequeueCount`: the last attempt before the poison queue. */
 export const MAX_DEQUEUE_COUNT = 5;
@@ -56,9 +57,6 @@ export function assignmentQueueFunction(
   };
 }
 
-const consume = assignmentQueueFunction(defaultRuntime);
-
-/** The queue trigger's handler. */
-export async function handleAssignmentMessage(queueItem: unknown, context: InvocationContext): Promise<void> {
-  return consume(queueItem, context);
-}
+/** The queue trigger's handler: the default runtime's consumer. */
+export const handleAssignmentMessage: (queueItem: unknown, context: InvocationContext) => Promise<void> =
+  assignmentQueueFunction(defaultRuntime);

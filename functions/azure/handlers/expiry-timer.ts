@@ -42,12 +42,6 @@ export function expiryTimerFunction(
   };
 }
 
-const scan = expiryTimerFunction(defaultRuntime);
-
-/** The timer trigger's handler. */
-export async function handleExpiryTimer(
-  timer: Timer,
-  context: InvocationContext,
-): Promise<ScheduledScanSummary> {
-  return scan(timer, context);
-}
+/** The timer trigger's handler: the default runtime's scan. */
+export const handleExpiryTimer: (timer: Timer, context: InvocationContext) => Promise<ScheduledScanSummary> =
+  expiryTimerFunction(defaultRuntime);

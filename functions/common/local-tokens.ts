@@ -1,6 +1,8 @@
 /**
- * Local runtime tokens: HS256 JWTs signed with a secret kept in the data directory (mode 0600).
- * `npx reccert token` mints them; the local server verifies them.
+ * Development tokens: HS256 JWTs signed with a secret kept in the data directory (mode 0600).
+ * `npx reccert token` mints them; the local server verifies them, and so do the Azure runtime in
+ * `RECCERT_AUTH_MODE=local` and the API Gateway emulator of `npm run start:aws`, so every runtime
+ * on this machine takes the same tokens.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
