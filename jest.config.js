@@ -1,5 +1,5 @@
 // One jest run, one project per kind of test. A project whose folder holds a global-setup.ts
-// starts (and its teardown stops) the real parts it needs: moto, Lowkey Vault, Azurite, Chromium.
+// starts (and its teardown stops) the real parts it needs: moto, Azurite, Chromium.
 const fs = require('node:fs');
 const path = require('node:path');
 

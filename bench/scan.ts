@@ -39,7 +39,7 @@ import type { CertificateRecord } from '../shared/domain/types';
 import { jsonLogger } from '../shared/logging';
 import { validateUpload } from '../shared/pki/validate';
 import type { CertificateRepository, KeyCustody } from '../shared/ports';
-import { aliasOf, certificateIdOf } from '../shared/usecases/certificates';
+import { aliasOf, certificateIdOf } from '../shared/usecases/certificate-upload';
 import type { CoreDeps } from '../shared/usecases/deps';
 import { runExpiryScan } from '../shared/usecases/expiry-scan';
 import { makePair } from '../test/helpers/pki';

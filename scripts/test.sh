@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README: npm ci && npm test). It installs and starts what the tests need
-# (moto, Lowkey Vault, Azurite, Chromium) through each test project's global setup.
+# (moto, Azurite, Chromium) through each test project's global setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== lint and format (biome)"

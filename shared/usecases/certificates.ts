@@ -17,14 +17,6 @@ import { type Actor, type CoreDeps, recordCommittedChange, retryOnConflict } fro
 import { auditEntry, domainEvent } from './trail';
 import { type CertificateView, certificateView } from './views';
 
-export {
-  aliasOf,
-  certificateIdOf,
-  type PreviewResult,
-  previewCertificate,
-  uploadCertificate,
-} from './certificate-upload';
-
 export interface ListOptions {
   status?: CertificateStatus | undefined;
   limit: number;

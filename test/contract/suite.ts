@@ -1,7 +1,8 @@
 /**
  * The HTTP contract of DESIGN section 4, as one suite every runtime must pass (local, AWS over
- * moto, Azure over Lowkey Vault and Azurite). It talks HTTP only, so it checks behaviour from
- * the outside; each test uses its own tenant, so runtimes can keep state between tests.
+ * moto, Azure over Azurite with the file keystore in place of Key Vault). It talks HTTP only, so
+ * it checks behaviour from the outside; each test uses its own tenant, so runtimes can keep state
+ * between tests.
  */
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';

@@ -5,7 +5,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
-import { uploadCertificate } from '../../shared/usecases/certificates';
+import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { decryptRecording } from '../../shared/usecases/recordings';
 import { type TestCore, testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';

@@ -13,7 +13,7 @@ import { SqliteCertificateRepository } from '../../functions/local/sqlite-reposi
 import type { AuditEntry, DomainEvent, ExpiryNotification, IvrProfile } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
 import { applyIvrAssignment, requestIvrAssignment } from '../../shared/usecases/assignments';
-import { uploadCertificate } from '../../shared/usecases/certificates';
+import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { capturingLogger } from '../helpers/logging';

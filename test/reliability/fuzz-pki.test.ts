@@ -25,7 +25,7 @@ import {
 import { PemError, parsePemBlocks, toPem } from '../../shared/pki/pem';
 import { keyFormatOf, parsePrivateKeyBlock, rsaPublicNumbers } from '../../shared/pki/private-key';
 import { type UploadInput, validateUpload } from '../../shared/pki/validate';
-import { previewCertificate } from '../../shared/usecases/certificates';
+import { previewCertificate } from '../../shared/usecases/certificate-upload';
 import { testCore } from '../helpers/core';
 import { daysFrom, opensslPair } from '../helpers/pki';
 import {

@@ -1,5 +1,5 @@
 import { ValidationError } from '../../shared/errors';
-import { previewCertificate, uploadCertificate } from '../../shared/usecases/certificates';
+import { previewCertificate, uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { type TestCore, testCore } from '../helpers/core';
 import { type HostileRsaCase, hostileRsaCases } from '../helpers/hostile-rsa';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/ports';
-import { uploadCertificate } from '../../shared/usecases/certificates';
+import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { sweepOrphanKeys, sweepOrphanKeysAfterScan } from '../../shared/usecases/orphan-keys';
 import { testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';

@@ -9,12 +9,8 @@ import {
   getScreenRecording,
   requestIvrAssignment,
 } from '../../shared/usecases/assignments';
-import {
-  deleteCertificate,
-  getCertificate,
-  listCertificates,
-  uploadCertificate,
-} from '../../shared/usecases/certificates';
+import { uploadCertificate } from '../../shared/usecases/certificate-upload';
+import { deleteCertificate, getCertificate, listCertificates } from '../../shared/usecases/certificates';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { capturingLogger } from '../helpers/logging';

@@ -1,6 +1,7 @@
 /** Handlers of the write routes: preview and upload, delete, IVR assignment requests and screen-recording changes. */
 import { changeScreenRecording, requestIvrAssignment } from '../../usecases/assignments';
-import { deleteCertificate, previewCertificate, uploadCertificate } from '../../usecases/certificates';
+import { previewCertificate, uploadCertificate } from '../../usecases/certificate-upload';
+import { deleteCertificate } from '../../usecases/certificates';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
 /** The write group's routes, each with its handler. */
