@@ -12,6 +12,7 @@ import {
   createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
+import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { once } from '../common/once';
@@ -143,11 +144,21 @@ export function httpFunction(
       ...(options.openApiDocument ? { openApiDocument: options.openApiDocument } : {}),
     }),
   );
-  return async (event) => {
+  // No CORS header here: API Gateway answers preflights from the stack's corsConfiguration and
+  // adds the CORS headers to every integration response itself (it ignores any the function sets).
+  return async (event, context) => {
+    const request = toApiRequest(event);
     if (event.routeKey === '$default') {
-      return toHttpApiResult(unmatchedRouteResponse(event.requestContext.http.method, event.rawPath));
+      const response = unmatchedRouteResponse(event.requestContext.http.method, event.rawPath);
+      response.headers[REQUEST_ID_HEADER] = requestIdOf(request.headers);
+      return toHttpApiResult(response);
     }
-    return toHttpApiResult(await api()(toApiRequest(event)));
+    return toHttpApiResult(
+      await api()({
+        ...request,
+        ...(context?.awsRequestId ? { logFields: { awsRequestId: context.awsRequestId } } : {}),
+      }),
+    );
   };
 }
 
