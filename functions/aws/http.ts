@@ -12,6 +12,7 @@ import {
   createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
+import { isPreflight } from '../../shared/http/cors';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
@@ -149,7 +150,11 @@ export function httpFunction(
   return async (event, context) => {
     const request = toApiRequest(event);
     if (event.routeKey === '$default') {
-      const response = unmatchedRouteResponse(event.requestContext.http.method, event.rawPath);
+      // The $default route catches OPTIONS too: should API Gateway pass a preflight on rather than
+      // answer it, a 2xx lets it add its CORS headers (a 405 would fail the preflight).
+      const response = isPreflight(request.method, request.headers)
+        ? { status: 204, headers: {}, body: '' }
+        : unmatchedRouteResponse(event.requestContext.http.method, event.rawPath);
       response.headers[REQUEST_ID_HEADER] = requestIdOf(request.headers);
       return toHttpApiResult(response);
     }

@@ -1,3 +1,5 @@
+import { readFunction } from '../../functions/aws/handlers/read';
+import type { HttpApiEvent } from '../../functions/aws/runtime';
 import { ConfigError, readCorsOrigins, readHttpLimits } from '../../functions/common/http-server';
 import { createApiHandler } from '../../shared/http/api-handler';
 import {
@@ -166,5 +168,35 @@ describe('request-scoped logging', () => {
     } finally {
       core.close();
     }
+  });
+});
+
+describe("the AWS read function's $default route", () => {
+  const event = (method: string, headers: Record<string, string>): HttpApiEvent =>
+    ({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/v1/tenants/acme/certificates',
+      rawQueryString: '',
+      headers,
+      isBase64Encoded: false,
+      requestContext: { http: { method, path: '/v1/tenants/acme/certificates' } },
+    }) as unknown as HttpApiEvent;
+  const handler = readFunction(() => {
+    throw new Error('the $default route needs no deps');
+  });
+
+  it('answers a preflight API Gateway passes on with 204 and no CORS header of its own', async () => {
+    const result = await handler(
+      event('OPTIONS', { origin: ADMIN, 'access-control-request-method': 'POST', 'x-request-id': 'pf-1' }),
+    );
+    expect(result.statusCode).toBe(204);
+    expect(result.headers).toEqual({ 'x-request-id': 'pf-1' });
+  });
+
+  it('still answers a plain OPTIONS with 405 and the request id', async () => {
+    const result = await handler(event('OPTIONS', {}));
+    expect(result.statusCode).toBe(405);
+    expect(result.headers?.['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
