@@ -20,3 +20,15 @@ export function jsonLogger(
     error: (m, f) => emit('error', m, f),
   };
 }
+
+/**
+ * A logger that adds `fields` to every line of `parent` (a request's id and its platform's
+ * invocation id). The fields come first, so a call's own field of the same name cannot hide them.
+ */
+export function withFields(parent: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    info: (m, f) => parent.info(m, { ...f, ...fields }),
+    warn: (m, f) => parent.warn(m, { ...f, ...fields }),
+    error: (m, f) => parent.error(m, { ...f, ...fields }),
+  };
+}

@@ -12,6 +12,8 @@ import {
   createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
+import { isPreflight } from '../../shared/http/cors';
+import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { once } from '../common/once';
@@ -143,11 +145,25 @@ export function httpFunction(
       ...(options.openApiDocument ? { openApiDocument: options.openApiDocument } : {}),
     }),
   );
-  return async (event) => {
+  // No CORS header here: API Gateway answers preflights from the stack's corsConfiguration and
+  // adds the CORS headers to every integration response itself (it ignores any the function sets).
+  return async (event, context) => {
+    const request = toApiRequest(event);
     if (event.routeKey === '$default') {
-      return toHttpApiResult(unmatchedRouteResponse(event.requestContext.http.method, event.rawPath));
+      // The $default route catches OPTIONS too: should API Gateway pass a preflight on rather than
+      // answer it, a 2xx lets it add its CORS headers (a 405 would fail the preflight).
+      const response = isPreflight(request.method, request.headers)
+        ? { status: 204, headers: {}, body: '' }
+        : unmatchedRouteResponse(event.requestContext.http.method, event.rawPath);
+      response.headers[REQUEST_ID_HEADER] = requestIdOf(request.headers);
+      return toHttpApiResult(response);
     }
-    return toHttpApiResult(await api()(toApiRequest(event)));
+    return toHttpApiResult(
+      await api()({
+        ...request,
+        ...(context?.awsRequestId ? { logFields: { awsRequestId: context.awsRequestId } } : {}),
+      }),
+    );
   };
 }
 

@@ -14,6 +14,7 @@ import type {
   APIGatewayEventRequestContextV2,
   APIGatewayProxyEventV2WithRequestContext,
   APIGatewayProxyStructuredResultV2,
+  Context,
 } from 'aws-lambda';
 import { parseExpiryThresholds } from '../../shared/domain/expiry';
 import { jsonLogger, type LogLevel } from '../../shared/logging';
@@ -25,7 +26,9 @@ export type HttpApiEvent = APIGatewayProxyEventV2WithRequestContext<
   APIGatewayEventRequestContextV2 & { authorizer?: Partial<APIGatewayEventRequestContextJWTAuthorizer> }
 >;
 export type HttpApiResult = APIGatewayProxyStructuredResultV2;
-export type HttpApiHandler = (event: HttpApiEvent) => Promise<HttpApiResult>;
+/** What a handler reads of the Lambda context: the invocation's id, for the log lines. */
+export type LambdaContext = Pick<Context, 'awsRequestId'>;
+export type HttpApiHandler = (event: HttpApiEvent, context?: LambdaContext) => Promise<HttpApiResult>;
 
 /** A required setting from the function's environment (set by the CDK stack). */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {

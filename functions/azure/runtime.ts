@@ -31,6 +31,7 @@ import type {
   NotificationSink,
 } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
+import { readCorsOrigins } from '../common/http-server';
 import { onceOrRetry } from '../common/once';
 import { VERSION } from '../common/version';
 import { KEY_VAULT_SERVICE_VERSION, KeyVaultCustody } from './adapters/key-vault-custody';
@@ -77,6 +78,12 @@ export interface AzureRuntimeConfig {
   storage: StorageConfig;
   expiryThresholdsDays: number[];
   logLevel: LogLevel;
+  /**
+   * `RECCERT_CORS_ORIGINS`, the list the Bicep also gives the Function App's CORS setting: the host
+   * answers preflights and adds `Access-Control-Allow-Origin`, but has no setting for exposed
+   * headers, so the app adds `Access-Control-Expose-Headers` for these origins itself.
+   */
+  corsOrigins: readonly string[];
 }
 
 /** Reads the settings (names in docs/azure.md); throws naming what is missing or wrong. */
@@ -111,6 +118,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AzureRu
     storage,
     expiryThresholdsDays: parseExpiryThresholds(env.RECCERT_EXPIRY_THRESHOLDS),
     logLevel: (env.LOG_LEVEL as LogLevel | undefined) ?? 'info',
+    corsOrigins: readCorsOrigins(env),
   };
 }
 

@@ -6,11 +6,14 @@
  */
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { type CorsOrigins, parseCorsOrigins } from '../../shared/http/cors';
 
 /** The limits every local HTTP server of the project applies (DESIGN section 9). */
 export interface HttpLimits {
   allowedHosts: string[];
   bodyIdleTimeoutMs: number;
+  /** `RECCERT_CORS_ORIGINS`: the origins served by CORS (empty: no CORS headers at all). */
+  corsOrigins: CorsOrigins;
 }
 
 /** A setting that is missing or malformed: its message names it and says what it must be. */
@@ -31,10 +34,18 @@ export function intSetting(
   return n;
 }
 
+/** `RECCERT_CORS_ORIGINS`: comma-separated exact origins; a wildcard is refused with the reason. */
+export function readCorsOrigins(env: NodeJS.ProcessEnv = process.env): CorsOrigins {
+  const parsed = parseCorsOrigins(env.RECCERT_CORS_ORIGINS);
+  if ('refused' in parsed) throw new ConfigError(`RECCERT_CORS_ORIGINS: ${parsed.refused}`);
+  return parsed.origins;
+}
+
 /**
- * `RECCERT_ALLOWED_HOSTS` (comma-separated names, each optionally with `:port`) and
- * `RECCERT_BODY_IDLE_TIMEOUT_MS` (default 30000), shared by the local runtime and the dev servers
- * of the cloud runtimes (scripts/hosts/).
+ * `RECCERT_ALLOWED_HOSTS` (comma-separated names, each optionally with `:port`),
+ * `RECCERT_BODY_IDLE_TIMEOUT_MS` (default 30000) and `RECCERT_CORS_ORIGINS`, shared by the local
+ * runtime and the dev servers of the cloud runtimes (scripts/hosts/, which answer CORS as API
+ * Gateway and the Functions host do).
  */
 export function readHttpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits {
   const allowedHosts = (env.RECCERT_ALLOWED_HOSTS ?? '')
@@ -57,6 +68,7 @@ export function readHttpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits
       100,
       3_600_000,
     ),
+    corsOrigins: readCorsOrigins(env),
   };
 }
 

@@ -25,6 +25,8 @@ export interface LocalConfig {
   allowedHosts: string[];
   /** A request body that sends no byte for this long is answered 408 and its connection closed. */
   bodyIdleTimeoutMs: number;
+  /** Origins whose pages may call the API (CORS); empty: no CORS headers. */
+  corsOrigins: readonly string[];
 }
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {

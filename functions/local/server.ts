@@ -11,7 +11,9 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
 import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '../../shared/http/api-handler';
+import { corsMethods, corsResponseHeaders, isPreflight, preflightHeaders } from '../../shared/http/cors';
 import { buildOpenApiDocument } from '../../shared/http/openapi';
+import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import { routes } from '../../shared/http/routes';
 import { jsonLogger } from '../../shared/logging';
 import type { Logger, NotificationSink } from '../../shared/ports';
@@ -157,7 +159,12 @@ export async function startLocalRuntime(
 
   const webRoot = resolve(config.webDir);
 
-  async function serveStatic(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+  async function serveStatic(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    extraHeaders: Record<string, string>,
+  ): Promise<boolean> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(1));
     const file = normalize(join(webRoot, relative));
@@ -174,6 +181,7 @@ export async function startLocalRuntime(
       'content-security-policy':
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
       ...SECURITY_HEADERS,
+      ...extraHeaders,
     });
     if (req.method === 'HEAD') res.end();
     else {
@@ -186,7 +194,14 @@ export async function startLocalRuntime(
   }
 
   let hostAllowed: (host: string | undefined) => boolean = () => false;
+  const methods = corsMethods(routes);
   const server = createServer(HTTP_SERVER_OPTIONS, async (req, res) => {
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const requestId = requestIdOf(headers);
+    // Every answer of this request carries its id, and its CORS headers once the Host is known good.
+    const idOnly = { [REQUEST_ID_HEADER]: requestId };
+    const extra = { ...corsResponseHeaders(config.corsOrigins, headers.origin), ...idOnly };
     try {
       if (!hostAllowed(req.headers.host)) {
         const response = errorResponse(
@@ -195,10 +210,25 @@ export async function startLocalRuntime(
             'This server answers only requests whose Host is its own address or localhost, on its port; add another name to RECCERT_ALLOWED_HOSTS to serve it.',
           ),
         );
-        writeResponse(req, res, response.status, response.headers, response.body);
+        writeResponse(req, res, response.status, { ...response.headers, ...idOnly }, response.body);
         return;
       }
       const url = new URL(req.url ?? '/', 'http://localhost');
+      // A preflight carries no token and no body: answered here, before any route or limit.
+      if (
+        config.corsOrigins.length > 0 &&
+        url.pathname.startsWith('/v1/') &&
+        isPreflight(req.method ?? '', headers)
+      ) {
+        writeResponse(
+          req,
+          res,
+          204,
+          { ...preflightHeaders(config.corsOrigins, headers.origin, methods), ...idOnly },
+          '',
+        );
+        return;
+      }
       if (!url.pathname.startsWith('/v1/') && url.pathname !== '/v1') {
         if (config.devToken && url.pathname === '/dev/token' && req.method === 'GET') {
           const token = await mintLocalToken(tokenSecret, {
@@ -210,23 +240,22 @@ export async function startLocalRuntime(
             req,
             res,
             200,
-            { 'content-type': 'application/json', 'cache-control': 'no-store' },
+            { 'content-type': 'application/json', 'cache-control': 'no-store', ...idOnly },
             JSON.stringify({ token, tenant: config.devTenant, flow: config.flow }),
           );
           return;
         }
-        if (await serveStatic(req, res, url.pathname)) return;
+        if (await serveStatic(req, res, url.pathname, idOnly)) return;
       }
       const query: Record<string, string> = {};
       for (const [k, v] of url.searchParams) query[k] = v;
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const response = await handle({
         method: req.method ?? 'GET',
         path: url.pathname,
         query,
         headers,
         bodyStream: req,
+        requestId,
       });
       if (response.stream) {
         const { body, completed } = response.stream;
@@ -234,7 +263,7 @@ export async function startLocalRuntime(
           body.destroy();
           return;
         }
-        res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+        res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers, ...extra });
         // The plaintext ends only after its tag verified; on failure the response is cut off
         // (no final chunk), so the client sees an error instead of a complete-looking file.
         completed.catch(() => res.destroy());
@@ -246,14 +275,14 @@ export async function startLocalRuntime(
         body.pipe(res);
         return;
       }
-      writeResponse(req, res, response.status, response.headers, response.body);
+      writeResponse(req, res, response.status, { ...response.headers, ...extra }, response.body);
     } catch (error) {
       const appError =
         error instanceof AppError
           ? error
           : new AppError('VALIDATION_ERROR', 'The request could not be read.', { cause: error });
       const response = errorResponse(appError);
-      writeResponse(req, res, response.status, response.headers, response.body);
+      writeResponse(req, res, response.status, { ...response.headers, ...extra }, response.body);
     }
   });
   limitIdleConnections(server, config, () => {

@@ -1,12 +1,15 @@
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/aws/app.ts`). `npx cdk synth` works offline; deploy
  * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`, and
- * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC.
+ * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC, and
+ * `-c corsOrigins=https://admin.example.com` (comma-separated exact origins, as
+ * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin.
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { parseCorsOrigins } from '../../shared/http/cors';
 import { ReccertStack } from './reccert-stack';
 
 /** Builds the app with its stack and the cdk-nag checks; tests call this too. */
@@ -22,12 +25,21 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
   });
   // From the command line a context value is a string.
   const scanHour: unknown = app.node.tryGetContext('scanHourUtc');
+  const cors = parseCorsOrigins(contextList(app.node.tryGetContext('corsOrigins')));
+  if ('refused' in cors) throw new Error(`reccert: corsOrigins: ${cors.refused}`);
   const stack = new ReccertStack(app, 'Reccert', {
     description: 'reccert: recording certificates and keys (AWS flow)',
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
+    corsOrigins: cors.origins,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/** A list context value: a comma-separated string from the command line, or an array from cdk.json. */
+function contextList(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return Array.isArray(value) ? value.map(String).join(',') : String(value);
 }
 
 if (require.main === module) {

@@ -29,6 +29,11 @@ export interface ReccertStackProps extends StackProps {
   handlersDir?: string;
   /** Hour (UTC, 0-23) of the daily expiry scan; default {@link DEFAULT_SCAN_HOUR_UTC}. */
   scanHourUtc?: number;
+  /**
+   * Origins whose pages may call the API (the API's `corsConfiguration`): exact origins, the list
+   * `RECCERT_CORS_ORIGINS` takes (`-c corsOrigins=https://admin.example.com,...`); none: no CORS.
+   */
+  corsOrigins?: readonly string[];
 }
 
 /** The whole AWS deployment of reccert in one stack. */
@@ -69,6 +74,7 @@ export class ReccertStack extends Stack {
       functions: functions.byName,
       jwtIssuer: issuer.valueAsString,
       jwtAudience: audience.valueAsString,
+      ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
     });
 
     new CfnOutput(this, 'ApiUrl', { value: api.httpApi.apiEndpoint });

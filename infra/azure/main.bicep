@@ -28,6 +28,9 @@ param jwtAudience string
 @description('JWKS URL of the token issuer.')
 param jwksUri string
 
+@description('Exact origins (scheme://host[:port]) whose pages may call the API, e.g. the admin page\'s; empty: no CORS. A wildcard is refused: bearer tokens are credentials.')
+param corsOrigins array = []
+
 @description('Maximum Flex Consumption instances (caps cost and Key Vault request rate).')
 @minValue(1)
 @maxValue(1000)
@@ -115,6 +118,7 @@ module functionApp 'modules/functionapp.bicep' = {
     jwtAudience: jwtAudience
     jwksUri: jwksUri
     maximumInstanceCount: maximumInstanceCount
+    corsOrigins: corsOrigins
   }
 }
 

@@ -6,7 +6,10 @@
  *   (functions/aws/routing.ts), the unmatched ones to the `$default` route;
  * - its JWT authorizer: verifies the bearer token (the local HS256 tokens `npx reccert token`
  *   prints) and passes the claims on as API Gateway does (as strings);
- * - its limits and answers: 10 MB bodies, `{"message": ...}` bodies for its own 413, 408 and 500.
+ * - its limits and answers: 10 MB bodies, `{"message": ...}` bodies for its own 413, 408 and 500;
+ * - its CORS (`corsConfiguration`, from `RECCERT_CORS_ORIGINS` as the stack takes it): preflights
+ *   are answered here before any route or authorizer, and every response gets the CORS headers
+ *   of its origin in place of any the function set (the real gateway ignores those).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,11 +19,18 @@ import { handler as expiryScan } from '../../functions/aws/handlers/expiry-scan'
 import { handler as read } from '../../functions/aws/handlers/read';
 import { handler as write } from '../../functions/aws/handlers/write';
 import { FUNCTION_OF_GROUP, type HttpFunctionName, OPENAPI_PATH } from '../../functions/aws/routing';
-import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
+import type { HttpApiEvent, HttpApiResult, LambdaContext } from '../../functions/aws/runtime';
 import { type HttpLimits, lingerOnPendingBody } from '../../functions/common/http-server';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../functions/common/local-tokens';
 import { type AppError, AuthError } from '../../shared/errors';
 import { bearerToken, errorResponse } from '../../shared/http/api-handler';
+import {
+  type CorsOrigins,
+  corsMethods,
+  corsResponseHeaders,
+  isPreflight,
+  preflightHeaders,
+} from '../../shared/http/cors';
 import { compilePathTemplate } from '../../shared/http/path-template';
 import { routes } from '../../shared/http/routes';
 import type { Logger } from '../../shared/ports';
@@ -29,12 +39,13 @@ import { declaresMoreThan, type LoopbackHost, receiveBody, startLoopbackHost } f
 /** API Gateway HTTP APIs refuse request bodies over 10 MB. */
 const MAX_GATEWAY_BODY = 10 * 1024 * 1024;
 
-const FUNCTIONS: Record<HttpFunctionName, (event: HttpApiEvent) => Promise<unknown>> = {
-  read,
-  write,
-  decrypt,
-  'expiry-scan': expiryScan as (event: HttpApiEvent) => Promise<unknown>,
-};
+const FUNCTIONS: Record<HttpFunctionName, (event: HttpApiEvent, context: LambdaContext) => Promise<unknown>> =
+  {
+    read,
+    write,
+    decrypt,
+    'expiry-scan': expiryScan as (event: HttpApiEvent, context: LambdaContext) => Promise<unknown>,
+  };
 
 /** A route as API Gateway knows it: method, path template, whether the authorizer guards it. */
 interface GatewayRoute {
@@ -107,15 +118,25 @@ function isTextual(contentType: string | undefined): boolean {
   return type.startsWith('text/') || type === 'application/json' || type.endsWith('+json');
 }
 
-function send(req: IncomingMessage, res: ServerResponse, result: HttpApiResult): void {
+/** The stack's CORS methods: those of the route table (infra/aws/constructs/api.ts takes the same). */
+const CORS_METHODS = corsMethods(routes);
+
+function send(req: IncomingMessage, res: ServerResponse, result: HttpApiResult, cors: CorsOrigins): void {
   // A 408 of the idle limit, or a connection already gone, leaves nothing to answer.
   if (res.headersSent || res.destroyed) return;
   const body =
     result.body === undefined
       ? Buffer.alloc(0)
       : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) {
+    // With corsConfiguration set, the gateway's CORS headers replace the integration's.
+    if (cors.length > 0 && name.toLowerCase().startsWith('access-control-')) continue;
+    headers[name] = String(value);
+  }
   res.writeHead(result.statusCode ?? 200, {
-    ...(result.headers ?? {}),
+    ...headers,
+    ...corsResponseHeaders(cors, req.headers.origin),
     'content-length': String(body.length),
   });
   // A body still on its way is dropped for a moment, then the connection closes.
@@ -123,9 +144,14 @@ function send(req: IncomingMessage, res: ServerResponse, result: HttpApiResult):
   res.end(body);
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, error: AppError): void {
+function sendError(req: IncomingMessage, res: ServerResponse, error: AppError, cors: CorsOrigins): void {
   const response = errorResponse(error);
-  send(req, res, { statusCode: response.status, headers: response.headers, body: String(response.body) });
+  send(
+    req,
+    res,
+    { statusCode: response.status, headers: response.headers, body: String(response.body) },
+    cors,
+  );
 }
 
 /** Builds the payload 2.0 event API Gateway would send for this request. */
@@ -199,19 +225,32 @@ export function startApiGateway(options: {
   secret: Buffer;
 }): Promise<LoopbackHost> {
   const { secret } = options;
+  const cors = options.limits.corsOrigins;
   return startLoopbackHost({
     ...options,
-    misdirected: (req, res, error) => sendError(req, res, error),
+    misdirected: (req, res, error) => sendError(req, res, error, []),
     serve: async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const method = (req.method ?? 'GET').toUpperCase();
+      const origin = req.headers.origin;
+      // API Gateway answers every preflight itself when corsConfiguration is set: no route, no
+      // authorizer, no function (an OPTIONS route would be needed otherwise).
+      if (cors.length > 0 && isPreflight(method, req.headers as Record<string, string | undefined>)) {
+        send(req, res, { statusCode: 204, headers: preflightHeaders(cors, origin, CORS_METHODS) }, []);
+        return;
+      }
       const route = GATEWAY_ROUTES.find((r) => r.method === method && r.pattern.test(url.pathname));
       const tooLarge = () =>
-        send(req, res, {
-          statusCode: 413,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ message: 'Request Entity Too Large' }),
-        });
+        send(
+          req,
+          res,
+          {
+            statusCode: 413,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ message: 'Request Entity Too Large' }),
+          },
+          cors,
+        );
       if (declaresMoreThan(req, MAX_GATEWAY_BODY)) {
         tooLarge();
         return;
@@ -222,7 +261,7 @@ export function startApiGateway(options: {
         try {
           claims = await authorizerClaims(secret, { authorization: req.headers.authorization });
         } catch (error) {
-          sendError(req, res, error as AuthError);
+          sendError(req, res, error as AuthError, cors);
           return;
         }
       }
@@ -230,8 +269,9 @@ export function startApiGateway(options: {
       if (body === undefined) return;
       // Unmatched requests take the `$default` route to the read function (no authorizer).
       const fn = route?.fn ?? 'read';
-      const result = (await FUNCTIONS[fn](gatewayEvent(req, url, body, route, claims))) as HttpApiResult;
-      send(req, res, result);
+      const event = gatewayEvent(req, url, body, route, claims);
+      const result = (await FUNCTIONS[fn](event, { awsRequestId: randomUUID() })) as HttpApiResult;
+      send(req, res, result, cors);
     },
     // A function that throws is a 500 from API Gateway, whose body carries no detail.
     internalError: (res) => {

@@ -3,7 +3,10 @@
  * HTTP handler (functions/azure/handlers/http.ts): node:http request -> `HttpRequest` -> the
  * handler -> `HttpResponseInit` -> response, routed as the host routes the app's registrations
  * (host.json's routePrefix is "", so paths are /v1/... as on the other runtimes), with the host's
- * limits and its own bare answers (413, 404 for no registration, 500).
+ * limits and its own bare answers (413, 404 for no registration, 500), and the Function App's
+ * CORS setting (`siteConfig.cors.allowedOrigins`, from `RECCERT_CORS_ORIGINS` as the Bicep takes
+ * it): the host answers preflights itself, before any function, and adds
+ * `Access-Control-Allow-Origin` to the responses of an allowed origin.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,7 +14,15 @@ import { HttpRequest, HttpResponse, type HttpResponseInit, InvocationContext } f
 import { type HttpRegistration, handleHttp, httpRegistrations } from '../../functions/azure/handlers/http';
 import { type HttpLimits, lingerOnPendingBody } from '../../functions/common/http-server';
 import { errorResponse } from '../../shared/http/api-handler';
+import {
+  type CorsOrigins,
+  corsMethods,
+  isPreflight,
+  originAllowed,
+  preflightHeaders,
+} from '../../shared/http/cors';
 import { compilePathTemplate } from '../../shared/http/path-template';
+import { routes } from '../../shared/http/routes';
 import type { Logger } from '../../shared/ports';
 import { declaresMoreThan, type LoopbackHost, receiveBody, startLoopbackHost } from './loopback-host';
 
@@ -82,14 +93,26 @@ export function functionsRequest(
   });
 }
 
-/** Writes a function's `HttpResponseInit` the way the host does (through `HttpResponse`). */
-export async function writeResponse(res: ServerResponse, init: HttpResponseInit): Promise<void> {
+/**
+ * Writes a function's `HttpResponseInit` the way the host does (through `HttpResponse`), with the
+ * origin CORS headers the host's CORS setting adds (exposed headers are the app's own).
+ */
+export async function writeResponse(
+  res: ServerResponse,
+  init: HttpResponseInit,
+  cors: CorsOrigins = [],
+): Promise<void> {
   const response = new HttpResponse(init);
   const body = Buffer.from(await response.arrayBuffer());
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });
+  const origin = res.req.headers.origin;
+  if (cors.length > 0) {
+    headers.vary = headers.vary ? `${headers.vary}, Origin` : 'Origin';
+    if (originAllowed(cors, origin)) headers['access-control-allow-origin'] = origin;
+  }
   // A 408 of the idle limit, or a connection already gone, leaves nothing to answer.
   if (res.headersSent || res.destroyed) return;
   res.writeHead(response.status, { ...headers, 'content-length': String(body.length) });
@@ -104,6 +127,8 @@ export function startFunctionsHost(options: {
   limits: HttpLimits;
   logger: Logger;
 }): Promise<LoopbackHost> {
+  const cors = options.limits.corsOrigins;
+  const methods = corsMethods(routes);
   return startLoopbackHost({
     ...options,
     misdirected: async (_req, res, error) => {
@@ -117,6 +142,12 @@ export function startFunctionsHost(options: {
     serve: async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const method = (req.method ?? 'GET').toUpperCase();
+      if (cors.length > 0 && isPreflight(method, req.headers as Record<string, string | undefined>)) {
+        res.writeHead(204, { ...preflightHeaders(cors, req.headers.origin, methods), 'content-length': '0' });
+        lingerOnPendingBody(req);
+        res.end();
+        return;
+      }
       const refuseTooLarge = () => {
         if (res.headersSent || res.destroyed) return;
         res.writeHead(413, { 'content-length': '0', connection: 'close' });
@@ -139,7 +170,7 @@ export function startFunctionsHost(options: {
         invocationId: randomUUID(),
         functionName: hit.registration.name,
       });
-      await writeResponse(res, await handleHttp(functionsRequest(req, url, body, hit.params), context));
+      await writeResponse(res, await handleHttp(functionsRequest(req, url, body, hit.params), context), cors);
     },
     // A function that throws is a 500 from the host, without detail.
     internalError: (res) => {

@@ -11,10 +11,12 @@ import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Principal } from '../domain/types';
 import { AppError, UnavailableError, ValidationError } from '../errors';
+import { withFields } from '../logging';
 import type { CoreDeps } from '../usecases/deps';
 import { authorize, type ClaimsTransport, principalFromClaims } from './auth';
 import { MAX_BODY_BYTES, parseBody, readLimited } from './body';
 import { compilePathTemplate } from './path-template';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
 import type { AnyRoute } from './route-specs';
 import { STATUS_OF, WWW_AUTHENTICATE } from './status';
 
@@ -36,6 +38,10 @@ export interface ApiRequest {
   verifiedClaims?: Record<string, unknown>;
   /** How `verifiedClaims` arrived (default `api-gateway`: flattened to strings). */
   verifiedClaimsTransport?: ClaimsTransport;
+  /** The request id when the runtime already chose it (shared/http/request-id.ts); else chosen here. */
+  requestId?: string;
+  /** The platform's id of this invocation for the log lines (`awsRequestId`, `invocationId`). */
+  logFields?: Record<string, string>;
 }
 
 export interface ApiResponse {
@@ -132,9 +138,8 @@ export function bearerToken(headers: Record<string, string | undefined>): string
 export function createApiHandler(options: ApiOptions): (request: ApiRequest) => Promise<ApiResponse> {
   const compiled = options.routes.map(compile);
   const basePath = options.basePath ?? '';
-  const log = options.deps.logger;
 
-  async function dispatch(request: ApiRequest): Promise<ApiResponse> {
+  async function dispatch(request: ApiRequest, deps: CoreDeps): Promise<ApiResponse> {
     if (request.method === 'GET' && request.path === '/v1/openapi.json' && options.openApiDocument) {
       return {
         status: 200,
@@ -208,7 +213,7 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
       body = parsed.data;
     }
     const result = await route.handle({
-      deps: options.deps,
+      deps,
       principal,
       params,
       query,
@@ -247,9 +252,14 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
 
   return async (request) => {
     const started = Date.now();
+    const requestId = request.requestId ?? requestIdOf(request.headers);
+    // One request's deps: the same ports with a logger that stamps its ids on every line, so the
+    // use cases log through `deps.logger` as always and no global or async context is needed.
+    const log = withFields(options.deps.logger, { requestId, ...request.logFields });
+    const deps: CoreDeps = { ...options.deps, logger: log };
     let response: ApiResponse;
     try {
-      response = await dispatch(request);
+      response = await dispatch(request, deps);
     } catch (error) {
       if (error instanceof AppError) {
         response = errorResponse(error);
@@ -272,6 +282,7 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
       status: response.status,
       ms: Date.now() - started,
     });
+    response.headers[REQUEST_ID_HEADER] = requestId;
     return response;
   };
 }

@@ -113,6 +113,9 @@ async function eventually<T>(
   return last;
 }
 
+/** The origin every runtime of the contract suite serves by CORS (`RECCERT_CORS_ORIGINS`). */
+export const CONTRACT_CORS_ORIGIN = 'http://admin.localhost:5173';
+
 /** Declares the whole contract for one runtime. */
 export function describeContract(spec: RuntimeSpec): void {
   describe(`HTTP API v1 contract on ${spec.name} (${spec.flow} flow)`, () => {
@@ -122,7 +125,8 @@ export function describeContract(spec: RuntimeSpec): void {
     const startMs = (spec.startTimeoutMs ?? 30_000) + 60_000;
 
     beforeAll(async () => {
-      h = await startRuntime(spec);
+      // Read here, after the runtime's own set-up (a getter in `spec.env` may need it).
+      h = await startRuntime({ ...spec, env: { RECCERT_CORS_ORIGINS: CONTRACT_CORS_ORIGIN, ...spec.env } });
     }, startMs);
 
     afterAll(async () => {
@@ -203,6 +207,117 @@ export function describeContract(spec: RuntimeSpec): void {
         const res = await api('PUT', `/v1/tenants/${t.id}/certificates`, { token: t.token, json: {} });
         expect(res.status).toBe(405);
         expect(res.body.error.code).toBe('METHOD_NOT_ALLOWED');
+      });
+    });
+
+    describe('CORS and request ids', () => {
+      const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+      const preflight = (path: string, origin: string) =>
+        fetch(`${h.baseUrl}${path}`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization, content-type, x-request-id',
+          },
+        });
+
+      it('answers a preflight from an allowed origin without a token', async () => {
+        const res = await preflight('/v1/tenants/acme/certificates', CONTRACT_CORS_ORIGIN);
+        expect(res.status).toBe(204);
+        expect(res.headers.get('access-control-allow-origin')).toBe(CONTRACT_CORS_ORIGIN);
+        const methods = (res.headers.get('access-control-allow-methods') ?? '').split(/,\s*/);
+        expect(methods).toEqual(expect.arrayContaining(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']));
+        const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+        for (const name of ['authorization', 'content-type', 'x-request-id']) expect(allowed).toContain(name);
+        expect(Number(res.headers.get('access-control-max-age'))).toBeGreaterThan(0);
+        expect(res.headers.get('vary') ?? '').toMatch(/origin/i);
+      });
+
+      it('gives a preflight from another origin no allow headers', async () => {
+        const res = await preflight('/v1/tenants/acme/certificates', 'https://evil.example.com');
+        expect(res.status).toBe(204);
+        expect(res.headers.get('access-control-allow-origin')).toBeNull();
+        expect(res.headers.get('access-control-allow-methods')).toBeNull();
+        expect(res.headers.get('access-control-allow-headers')).toBeNull();
+      });
+
+      it('marks an actual response for an allowed origin, echoing it and exposing Location and X-Request-Id', async () => {
+        const t = await tenant();
+        const res = await fetch(`${h.baseUrl}/v1/tenants/${t.id}/certificates`, {
+          headers: { origin: CONTRACT_CORS_ORIGIN, authorization: `Bearer ${t.token}` },
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('access-control-allow-origin')).toBe(CONTRACT_CORS_ORIGIN);
+        const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase();
+        expect(exposed).toContain('location');
+        expect(exposed).toContain('x-request-id');
+        const other = await fetch(`${h.baseUrl}/v1/health`, {
+          headers: { origin: 'https://evil.example.com' },
+        });
+        expect(other.status).toBe(200);
+        expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      });
+
+      it("echoes a caller's X-Request-Id, on errors too", async () => {
+        const id = `contract-${randomUUID()}`;
+        const ok = await fetch(`${h.baseUrl}/v1/health`, { headers: { 'x-request-id': id } });
+        expect(ok.headers.get('x-request-id')).toBe(id);
+        const missing = await fetch(`${h.baseUrl}/v1/nothing-here`, {
+          headers: { 'x-request-id': `${id}-404` },
+        });
+        expect(missing.status).toBe(404);
+        expect(missing.headers.get('x-request-id')).toBe(`${id}-404`);
+      });
+
+      it('generates an X-Request-Id when none is sent', async () => {
+        const a = await fetch(`${h.baseUrl}/v1/health`);
+        const b = await fetch(`${h.baseUrl}/v1/health`);
+        expect(a.headers.get('x-request-id')).toMatch(UUID);
+        expect(b.headers.get('x-request-id')).toMatch(UUID);
+        expect(a.headers.get('x-request-id')).not.toBe(b.headers.get('x-request-id'));
+      });
+
+      it('replaces a hostile X-Request-Id with a new one', async () => {
+        for (const hostile of ['a b<script>', 'x'.repeat(200), '"},"level":"error']) {
+          const res = await fetch(`${h.baseUrl}/v1/health`, { headers: { 'x-request-id': hostile } });
+          expect(res.status).toBe(200);
+          expect(res.headers.get('x-request-id')).toMatch(UUID);
+        }
+      });
+
+      it('puts the request id (and the platform invocation id) on every log line of the request', async () => {
+        const id = `scan-${randomUUID()}`;
+        const operator = await h.token({ roles: ['operator'] });
+        const res = await fetch(`${h.baseUrl}/v1/expiry-scan`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${operator}`,
+            'content-type': 'application/json',
+            'x-request-id': id,
+          },
+          body: '{}',
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-request-id')).toBe(id);
+        const lines = await eventually(
+          async () =>
+            h
+              .output()
+              .split('\n')
+              .filter((line) => line.includes(id) && line.trim().endsWith('}'))
+              .map((line) => JSON.parse(line) as Record<string, unknown>),
+          (found) => found.some((l) => l.message === 'request'),
+        );
+        // The use case's own line and the handler's, both stamped with the id.
+        expect(lines.map((l) => l.message)).toEqual(
+          expect.arrayContaining(['expiry scan finished', 'request']),
+        );
+        for (const line of lines) {
+          expect(line.requestId).toBe(id);
+          if (spec.name === 'aws') expect(line.awsRequestId).toEqual(expect.any(String));
+          if (spec.name === 'azure') expect(line.invocationId).toEqual(expect.any(String));
+        }
       });
     });
 

@@ -533,6 +533,34 @@ describe('ReccertStack (AWS CDK)', () => {
       );
     });
 
+    it('has no corsConfiguration when no origins are given (no CORS headers at all)', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: Match.absent() });
+    });
+
+    it('takes the origins of the corsOrigins context into corsConfiguration, with the headers of the contract', () => {
+      const origins = ['https://admin.example.com', 'http://localhost:5173'];
+      const { stack } = buildApp({
+        context: { corsOrigins: origins.join(','), 'aws:cdk:bundling-stacks': [] },
+      });
+      const apis = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Api'));
+      expect(apis).toHaveLength(1);
+      const cors = apis[0]?.Properties.CorsConfiguration as { AllowMethods: string[] };
+      expect({ ...cors, AllowMethods: [...cors.AllowMethods].sort() }).toEqual({
+        AllowOrigins: origins,
+        AllowMethods: ['DELETE', 'GET', 'PATCH', 'POST', 'PUT'],
+        AllowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        ExposeHeaders: ['Location', 'X-Request-Id'],
+        MaxAge: 600,
+        AllowCredentials: false,
+      });
+    });
+
+    it('refuses a wildcard origin at synth, naming why', () => {
+      expect(() => buildApp({ context: { corsOrigins: '*', 'aws:cdk:bundling-stacks': [] } })).toThrow(
+        /corsOrigins.*credentials/,
+      );
+    });
+
     it('throttles the default stage and writes access logs', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
         StageName: '$default',

@@ -126,6 +126,13 @@ describe('infra/azure (main.bicep and its modules)', () => {
     expect(source).not.toMatch(/listKeys\(|AccountKey=|listSecrets\(/);
   });
 
+  it("gives the Function App's CORS setting and the app the same origin list, a parameter", () => {
+    const main = fs.readFileSync(MAIN, 'utf8');
+    expect(main).toMatch(/^param corsOrigins array = \[\]$/m);
+    expect(source).toMatch(/cors: \{\s*allowedOrigins: corsOrigins\s*supportCredentials: false\s*\}/);
+    expect(source).toMatch(/name: 'RECCERT_CORS_ORIGINS'\s*value: join\(corsOrigins, ','\)/);
+  });
+
   it('creates exactly the tables and queues the adapters use', () => {
     for (const name of ['certificates', 'expiryindex', 'notifications', 'audit']) {
       expect(source).toContain(`'${name}'`);

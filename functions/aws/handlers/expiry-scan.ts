@@ -19,7 +19,7 @@ import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
 import { SnsNotificationSink } from '../adapters/sns-notification-sink';
 import { httpFunction, isHttpApiEvent } from '../http';
-import { coreDeps, type HttpApiResult, requireEnv } from '../runtime';
+import { coreDeps, type HttpApiResult, type LambdaContext, requireEnv } from '../runtime';
 
 /** The SDK clients the expiry scan uses. */
 export interface ScanClients {
@@ -62,11 +62,11 @@ export interface ScheduledScanResult {
 /** The scan function over the given deps: an HTTP API event is the operator route, anything else the schedule. */
 export function expiryScanFunction(
   makeDeps: () => CoreDeps,
-): (event: unknown) => Promise<HttpApiResult | ScheduledScanResult> {
+): (event: unknown, context?: LambdaContext) => Promise<HttpApiResult | ScheduledScanResult> {
   const deps = once(makeDeps);
   const http = httpFunction('expiry-scan', deps, { routes: operatorRoutes });
-  return async (event) => {
-    if (isHttpApiEvent(event)) return http(event);
+  return async (event, context) => {
+    if (isHttpApiEvent(event)) return http(event, context);
     // EventBridge Scheduler: the scan runs as of now; a failure is thrown so Scheduler retries.
     const result = await runExpiryScan(deps());
     const summary = {

@@ -10,7 +10,9 @@ import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } fro
 import { AppError, UnavailableError } from '../../../shared/errors';
 import { type ApiRequest, type ApiResponse, errorResponse } from '../../../shared/http/api-handler';
 import { MAX_BODY_BYTES, readLimited } from '../../../shared/http/body';
+import { CORS_EXPOSED_HEADERS, originAllowed } from '../../../shared/http/cors';
 import { compilePathTemplate } from '../../../shared/http/path-template';
+import { REQUEST_ID_HEADER, requestIdOf } from '../../../shared/http/request-id';
 import { routes } from '../../../shared/http/routes';
 import { describeError } from '../../common/describe-error';
 import { type AzureRuntime, defaultRuntime } from '../runtime';
@@ -93,23 +95,38 @@ export function httpFunction(
   getRuntime: () => Promise<AzureRuntime>,
 ): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
   return async (request, context) => {
+    const requestId = requestIdOf({
+      [REQUEST_ID_HEADER]: request.headers.get(REQUEST_ID_HEADER) ?? undefined,
+    });
+    const withId = (response: ApiResponse, corsOrigins: readonly string[] = []): HttpResponseInit => {
+      response.headers[REQUEST_ID_HEADER] = requestId;
+      // The Functions host adds Access-Control-Allow-Origin from the app's CORS setting; exposing
+      // headers it cannot configure, so the app names them (only for the origins of that list).
+      if (originAllowed(corsOrigins, request.headers.get('origin') ?? undefined))
+        response.headers['access-control-expose-headers'] = CORS_EXPOSED_HEADERS.join(', ');
+      return toHttpResponseInit(response);
+    };
     let runtime: AzureRuntime;
     try {
       runtime = await getRuntime();
     } catch (error) {
       context.error(`reccert could not start: ${describeError(error)}`);
-      return toHttpResponseInit(
+      return withId(
         errorResponse(new UnavailableError('The service is starting or not configured; retry shortly.')),
       );
     }
+    const cors = runtime.config.corsOrigins;
     let apiRequest: ApiRequest;
     try {
       apiRequest = await toApiRequest(request);
     } catch (error) {
-      if (error instanceof AppError) return toHttpResponseInit(errorResponse(error));
+      if (error instanceof AppError) return withId(errorResponse(error), cors);
       throw error;
     }
-    return toHttpResponseInit(await runtime.api(apiRequest));
+    return withId(
+      await runtime.api({ ...apiRequest, requestId, logFields: { invocationId: context.invocationId } }),
+      cors,
+    );
   };
 }
 

@@ -3,9 +3,10 @@
  * of the shared route table sent to the function of its group, the OpenAPI document, and a
  * `$default` route for everything else; a throttled `$default` stage with JSON access logs.
  */
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CorsHttpMethod,
   HttpApi,
   HttpMethod,
   HttpRoute,
@@ -19,6 +20,12 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { FUNCTION_OF_GROUP, OPENAPI_PATH } from '../../../functions/aws/routing';
+import {
+  CORS_ALLOWED_HEADERS,
+  CORS_EXPOSED_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+  corsMethods,
+} from '../../../shared/http/cors';
 import { routes } from '../../../shared/http/routes';
 import { StackPart } from '../logical-ids';
 import { type FunctionName, pascal } from './functions';
@@ -48,6 +55,8 @@ export interface ApiProps {
   jwtIssuer: string;
   /** `aud` the access tokens must carry. */
   jwtAudience: string;
+  /** Origins whose pages may call the API (exact; `RECCERT_CORS_ORIGINS`'s list); none: no CORS. */
+  corsOrigins?: readonly string[];
 }
 
 /** The HTTP API, its stage and routes. */
@@ -59,9 +68,25 @@ export class Api extends StackPart {
     super(scope, id);
     const fns = props.functions;
 
+    const corsOrigins = props.corsOrigins ?? [];
     const api = new HttpApi(this, 'HttpApi', {
       description: 'reccert v1',
       createDefaultStage: false,
+      // API Gateway answers preflights (no route, no authorizer) and adds these headers to every
+      // integration response, ignoring any the function sets: the functions set none.
+      ...(corsOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: [...corsOrigins],
+              allowMethods: corsMethods(routes).map((m) => m as CorsHttpMethod),
+              allowHeaders: [...CORS_ALLOWED_HEADERS],
+              exposeHeaders: [...CORS_EXPOSED_HEADERS],
+              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+              // Tokens travel in Authorization, not cookies: no credentials mode needed.
+              allowCredentials: false,
+            },
+          }
+        : {}),
     });
     this.httpApi = api;
     const apiLogs = new LogGroup(this, 'HttpApiAccessLogs', {

@@ -44,6 +44,9 @@ param jwksUri string
 @description('Maximum Flex Consumption instances (bounds checked in main.bicep).')
 param maximumInstanceCount int
 
+@description('Exact origins whose pages may call the API (CORS); no wildcard: bearer tokens are credentials.')
+param corsOrigins array
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -105,8 +108,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       remoteDebuggingEnabled: false
       // GET /v1/health under the Functions host's default 'api' route prefix (host.json).
       healthCheckPath: '/v1/health'
+      // The host answers preflights and adds Access-Control-Allow-Origin for these origins; the
+      // app adds Access-Control-Expose-Headers itself (no host setting), from the same list.
       cors: {
-        allowedOrigins: []
+        allowedOrigins: corsOrigins
+        supportCredentials: false
       }
       appSettings: [
         {
@@ -146,6 +152,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RECCERT_JWT_AUDIENCE'
           value: jwtAudience
+        }
+        {
+          name: 'RECCERT_CORS_ORIGINS'
+          value: join(corsOrigins, ',')
         }
         {
           name: 'RECCERT_JWKS_URI'
