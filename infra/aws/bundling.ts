@@ -7,6 +7,8 @@
  */
 import type { BuildOptions } from 'esbuild';
 
+const PACKAGE_VERSION: string = (require('../../package.json') as { version: string }).version;
+
 /** The Node.js version the functions run on (Lambda runtime nodejs22.x) as an esbuild target. */
 export const ESBUILD_TARGET = 'node22';
 
@@ -61,5 +63,7 @@ export function esbuildOptions(): BuildOptions {
     minify: true,
     target: ESBUILD_TARGET,
     external: [...EXTERNAL_MODULES],
+    // The version as a literal, so a bundle does not carry the whole package.json.
+    define: { __RECCERT_VERSION__: JSON.stringify(PACKAGE_VERSION) },
   };
 }

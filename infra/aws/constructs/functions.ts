@@ -228,6 +228,7 @@ export class Functions extends StackPart {
         target: String(esbuild.target),
         format: OutputFormat.CJS,
         externalModules: [...EXTERNAL_MODULES],
+        define: { ...esbuild.define },
         forceDockerBundling: false,
       },
     });
