@@ -47,6 +47,26 @@ describe('Lambda bundling (infra/aws/bundling.ts)', () => {
     }
   });
 
+  it('keeps every bundle within its size budget: 300 KB, the read path 200 KB (KB = 1000 bytes)', async () => {
+    for (const entry of LAMBDA_ENTRIES) {
+      await inputsOf(entry.name);
+      const outputs = Object.values(metafiles.get(entry.name)!.outputs);
+      const bytes = outputs.filter((o) => o.entryPoint !== undefined).reduce((sum, o) => sum + o.bytes, 0);
+
+      expect({
+        name: entry.name,
+        withinBudget: bytes > 0 && bytes <= (entry.readPath ? 200_000 : 300_000),
+      }).toEqual({
+        name: entry.name,
+        withinBudget: true,
+      });
+    }
+  });
+
+  it('carries the version as a literal, not the whole package.json', async () => {
+    expect((await inputsOf('read')).filter((f) => f.endsWith('package.json'))).toEqual([]);
+  });
+
   it('keeps other groups’ use cases out of each function', async () => {
     const read = await inputsOf('read');
     const consumer = await inputsOf('assignment-consumer');
