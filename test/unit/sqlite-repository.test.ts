@@ -138,6 +138,24 @@ describe('SqliteCertificateRepository', () => {
     },
   );
 
+  it('finds audit entries written under schema 1 by certificate once migrated', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec(MIGRATIONS[0]!.sql);
+    db.pragma('user_version = 1');
+    const old = makeAuditEntry({ tenantId: 'acme', certificateId: 'cert-old' });
+    db.prepare('INSERT INTO audit (tenant_id, at, entry) VALUES (?, ?, ?)').run(
+      'acme',
+      old.at,
+      JSON.stringify(old),
+    );
+    db.close();
+
+    const repo = openRepo();
+
+    expect(await repo.pageAudit('acme', { limit: 10, certificateId: 'cert-old' })).toEqual({ items: [old] });
+  });
+
   it('orders audit entries with the same timestamp newest first', async () => {
     const repo = openRepo();
     const at = '2026-01-01T00:00:00.000Z';
