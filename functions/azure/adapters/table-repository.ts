@@ -547,9 +547,13 @@ function conflictOr(error: unknown): unknown {
   return toUnavailable('Table storage', error);
 }
 
-/** A position of the store's own making is a short key-safe string (keyPart is applied to it). */
+/**
+ * A position of the store's own making is a short string of what row keys may hold (no control
+ * characters, slash, backslash, '#', '?'); anything else never reaches a query.
+ */
 function checkedPosition(position: string): string {
-  if (position.length === 0 || position.length > 512) throw invalidPosition();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (!/^[^/\\#?\u0000-\u001f\u007f-\u009f]{1,512}$/.test(position)) throw invalidPosition();
   return position;
 }
 
