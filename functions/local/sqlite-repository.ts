@@ -209,7 +209,8 @@ export class SqliteCertificateRepository implements CertificateRepository {
 
   async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>> {
     const limit = pageLimit(page);
-    const after = page.after === undefined ? null : positionString(page.after);
+    // '' sorts before every id, so the first page is the same range search.
+    const after = page.after === undefined ? '' : positionString(page.after);
     const rows = this.stmts.pageCertificates.all({ tenantId, after, limit: limit + 1 }) as CertificateRow[];
     return pageOf(rows.map(deserializeRecord), limit, (r) => r.id);
   }
@@ -431,9 +432,10 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${columns} FROM certificates WHERE tenant_id = @tenantId ORDER BY uploaded_at, id`,
     ),
     // Keyset paging on the primary key (tenant_id, id): no OFFSET, each page one index range.
+    // (An `@after IS NULL OR` in one statement would cost the range on id.)
     pageCertificates: db.prepare(
       `SELECT ${columns} FROM certificates
-       WHERE tenant_id = @tenantId AND (@after IS NULL OR id > @after) ORDER BY id LIMIT @limit`,
+       WHERE tenant_id = @tenantId AND id > @after ORDER BY id LIMIT @limit`,
     ),
     deleteCertificate: db.prepare('DELETE FROM certificates WHERE tenant_id = @tenantId AND id = @id'),
     getAssignments: db.prepare('SELECT state, version FROM assignments WHERE tenant_id = @tenantId'),
