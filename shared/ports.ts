@@ -12,6 +12,7 @@ import type {
   TenantAssignments,
   VersionedAssignments,
 } from './domain/types';
+import { ValidationError } from './errors';
 
 /**
  * Metadata store for one or many tenants. Every read is consistent (DESIGN rule 12).
@@ -24,6 +25,8 @@ export interface CertificateRepository {
   getCertificate(tenantId: string, certificateId: string): Promise<CertificateRecord | undefined>;
   /** All of a tenant's certificates, ordered by `uploadedAt` then `id`. */
   listCertificates(tenantId: string): Promise<CertificateRecord[]>;
+  /** One page of a tenant's certificates in `id` order, read by the store's own paging. */
+  pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>>;
   /** Removes a certificate record that was just created (upload rollback); no condition. */
   removeCertificate(tenantId: string, certificateId: string): Promise<void>;
 
@@ -64,10 +67,47 @@ export interface CertificateRepository {
   ): Promise<boolean>;
   /** Newest first. */
   listNotifications(tenantId: string): Promise<ExpiryNotification[]>;
+  /** One page of a tenant's notifications in (certificate, threshold) order, the stores' key order. */
+  pageNotifications(tenantId: string, page: PageRequest): Promise<Page<ExpiryNotification>>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Newest first, at most `limit`. */
   listAudit(tenantId: string, limit: number): Promise<AuditEntry[]>;
+  /**
+   * One page of the audit trail, newest first; with `certificateId` only that certificate's
+   * entries, found by the store's own index (never by filtering a bounded read).
+   */
+  pageAudit(
+    tenantId: string,
+    page: PageRequest & { certificateId?: string | undefined },
+  ): Promise<Page<AuditEntry>>;
+}
+
+/**
+ * A page request to a store: at most `limit` items after `after`, a position the same store
+ * returned as `next` for the same tenant and query. A position the store cannot have made is
+ * refused with {@link invalidPosition} (400), never passed on to the database.
+ */
+export interface PageRequest {
+  limit: number;
+  after?: string | undefined;
+}
+
+/** A page; `next` is the position after its last item, present when more may follow. */
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
+
+/** The error a store throws for a page position it did not make (a forged or foreign cursor). */
+export function invalidPosition(): ValidationError {
+  return new ValidationError(
+    'VALIDATION_ERROR',
+    'The cursor is not one this API returned for this list; start again without it.',
+    {
+      details: { field: 'cursor' },
+    },
+  );
 }
 
 /** Where a private key is kept. `alias` is a name safe for key vaults (letters, digits, '-'). */

@@ -24,7 +24,13 @@ import type {
   VersionedAssignments,
 } from '../../shared/domain/types';
 import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
-import { type CertificateRepository, emptyAssignments } from '../../shared/ports';
+import {
+  type CertificateRepository,
+  emptyAssignments,
+  invalidPosition,
+  type Page,
+  type PageRequest,
+} from '../../shared/ports';
 
 /** One schema step; `version` is what `PRAGMA user_version` holds once it is applied. */
 interface Migration {
@@ -78,6 +84,16 @@ export const MIGRATIONS: readonly Migration[] = [
         entry TEXT NOT NULL
       );
       CREATE INDEX audit_by_tenant ON audit (tenant_id, at, seq);
+    `,
+  },
+  {
+    // The audit filter by certificate runs on an index; entries already written get their
+    // certificate from their own JSON, so the filter finds old entries too.
+    version: 2,
+    sql: `
+      ALTER TABLE audit ADD COLUMN certificate_id TEXT;
+      UPDATE audit SET certificate_id = json_extract(entry, '$.certificateId');
+      CREATE INDEX audit_by_certificate ON audit (tenant_id, certificate_id, at, seq);
     `,
   },
 ];
@@ -191,6 +207,14 @@ export class SqliteCertificateRepository implements CertificateRepository {
     return rows.map(deserializeRecord);
   }
 
+  async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>> {
+    const limit = pageLimit(page);
+    // '' sorts before every id, so the first page is the same range search.
+    const after = page.after === undefined ? '' : positionString(page.after);
+    const rows = this.stmts.pageCertificates.all({ tenantId, after, limit: limit + 1 }) as CertificateRow[];
+    return pageOf(rows.map(deserializeRecord), limit, (r) => r.id);
+  }
+
   async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
     this.stmts.deleteCertificate.run({ tenantId, id: certificateId });
   }
@@ -277,18 +301,64 @@ export class SqliteCertificateRepository implements CertificateRepository {
 
   async listNotifications(tenantId: string): Promise<ExpiryNotification[]> {
     const rows = this.stmts.listNotifications.all({ tenantId }) as NotificationRow[];
-    return rows.map((row) => ({
-      tenantId: row.tenant_id,
-      certificateId: row.certificate_id,
-      kind: row.kind,
-      thresholdDays: row.threshold_days,
-      notAfter: row.not_after,
-      createdAt: row.created_at,
-    }));
+    return rows.map(notificationFromRow);
+  }
+
+  async pageNotifications(tenantId: string, page: PageRequest): Promise<Page<ExpiryNotification>> {
+    const limit = pageLimit(page);
+    let after: [string, number] = ['', -1];
+    if (page.after !== undefined) {
+      const value = parsePosition(page.after);
+      if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isSafeInteger(value[1]))
+        throw invalidPosition();
+      after = [value[0], value[1] as number];
+    }
+    const rows = this.stmts.pageNotifications.all({
+      tenantId,
+      afterCertificateId: after[0],
+      afterThreshold: after[1],
+      limit: limit + 1,
+    }) as NotificationRow[];
+    return pageOf(rows.map(notificationFromRow), limit, (n) =>
+      JSON.stringify([n.certificateId, n.thresholdDays]),
+    );
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    this.stmts.insertAudit.run({ tenantId: entry.tenantId, at: entry.at, entry: JSON.stringify(entry) });
+    this.stmts.insertAudit.run({
+      tenantId: entry.tenantId,
+      at: entry.at,
+      certificateId: entry.certificateId ?? null,
+      entry: JSON.stringify(entry),
+    });
+  }
+
+  async pageAudit(
+    tenantId: string,
+    page: PageRequest & { certificateId?: string | undefined },
+  ): Promise<Page<AuditEntry>> {
+    const limit = pageLimit(page);
+    // Keyset on (at, seq), the order of both indexes; the first page starts above any entry.
+    let after: [string, number] = ['\uffff', 0];
+    if (page.after !== undefined) {
+      const value = parsePosition(page.after);
+      if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isSafeInteger(value[1]))
+        throw invalidPosition();
+      after = [value[0], value[1] as number];
+    }
+    const params = { tenantId, afterAt: after[0], afterSeq: after[1], limit: limit + 1 };
+    const rows = (
+      page.certificateId === undefined
+        ? this.stmts.pageAudit.all(params)
+        : this.stmts.pageAuditByCertificate.all({ ...params, certificateId: page.certificateId })
+    ) as { seq: number; at: string; entry: string }[];
+    const more = rows.length > limit;
+    const shown = rows.slice(0, limit);
+    const last = shown[shown.length - 1];
+    return {
+      items: shown.map((row) => JSON.parse(row.entry) as AuditEntry),
+      ...(more && last ? { next: JSON.stringify([last.at, last.seq]) } : {}),
+    };
   }
 
   async listAudit(tenantId: string, limit: number): Promise<AuditEntry[]> {
@@ -297,6 +367,31 @@ export class SqliteCertificateRepository implements CertificateRepository {
     }[];
     return rows.map((row) => JSON.parse(row.entry) as AuditEntry);
   }
+}
+
+/** A store page holds at least one item; callers bound the upper end. */
+function pageLimit(page: PageRequest): number {
+  return Math.max(1, Math.floor(page.limit));
+}
+
+function parsePosition(position: string): unknown {
+  try {
+    return JSON.parse(position);
+  } catch {
+    throw invalidPosition();
+  }
+}
+
+function positionString(position: string): string {
+  if (position.length === 0 || position.length > 1024) throw invalidPosition();
+  return position;
+}
+
+/** The first `limit` of `rows` (read with one extra), and the position after them if more follow. */
+function pageOf<T>(rows: T[], limit: number, positionOf: (item: T) => string): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, ...(rows.length > limit && last !== undefined ? { next: positionOf(last) } : {}) };
 }
 
 /**
@@ -336,6 +431,12 @@ function prepareStatements(db: Database.Database) {
     listCertificates: db.prepare(
       `SELECT ${columns} FROM certificates WHERE tenant_id = @tenantId ORDER BY uploaded_at, id`,
     ),
+    // Keyset paging on the primary key (tenant_id, id): no OFFSET, each page one index range.
+    // (An `@after IS NULL OR` in one statement would cost the range on id.)
+    pageCertificates: db.prepare(
+      `SELECT ${columns} FROM certificates
+       WHERE tenant_id = @tenantId AND id > @after ORDER BY id LIMIT @limit`,
+    ),
     deleteCertificate: db.prepare('DELETE FROM certificates WHERE tenant_id = @tenantId AND id = @id'),
     getAssignments: db.prepare('SELECT state, version FROM assignments WHERE tenant_id = @tenantId'),
     insertAssignments: db.prepare(
@@ -371,7 +472,24 @@ function prepareStatements(db: Database.Database) {
       `SELECT tenant_id, certificate_id, threshold_days, kind, not_after, created_at FROM notifications
        WHERE tenant_id = @tenantId ORDER BY created_at DESC, seq DESC`,
     ),
-    insertAudit: db.prepare('INSERT INTO audit (tenant_id, at, entry) VALUES (@tenantId, @at, @entry)'),
+    pageNotifications: db.prepare(
+      `SELECT tenant_id, certificate_id, threshold_days, kind, not_after, created_at FROM notifications
+       WHERE tenant_id = @tenantId AND (certificate_id, threshold_days) > (@afterCertificateId, @afterThreshold)
+       ORDER BY certificate_id, threshold_days LIMIT @limit`,
+    ),
+    insertAudit: db.prepare(
+      'INSERT INTO audit (tenant_id, at, certificate_id, entry) VALUES (@tenantId, @at, @certificateId, @entry)',
+    ),
+    pageAudit: db.prepare(
+      `SELECT seq, at, entry FROM audit INDEXED BY audit_by_tenant
+       WHERE tenant_id = @tenantId AND (at, seq) < (@afterAt, @afterSeq)
+       ORDER BY at DESC, seq DESC LIMIT @limit`,
+    ),
+    pageAuditByCertificate: db.prepare(
+      `SELECT seq, at, entry FROM audit INDEXED BY audit_by_certificate
+       WHERE tenant_id = @tenantId AND certificate_id = @certificateId AND (at, seq) < (@afterAt, @afterSeq)
+       ORDER BY at DESC, seq DESC LIMIT @limit`,
+    ),
     listAudit: db.prepare(
       'SELECT entry FROM audit WHERE tenant_id = @tenantId ORDER BY at DESC, seq DESC LIMIT @limit',
     ),
@@ -393,6 +511,17 @@ function deserializeRecord(row: CertificateRow): CertificateRecord {
     { ...rest, tenantId: row.tenant_id, id: row.id },
     { nextNotifyAt: row.next_notify_at, notifiedThresholdDays: row.notified_threshold_days },
   );
+}
+
+function notificationFromRow(row: NotificationRow): ExpiryNotification {
+  return {
+    tenantId: row.tenant_id,
+    certificateId: row.certificate_id,
+    kind: row.kind,
+    thresholdDays: row.threshold_days,
+    notAfter: row.not_after,
+    createdAt: row.created_at,
+  };
 }
 
 /** Version tokens are decimal strings of the row's integer version; anything else never matches. */

@@ -130,7 +130,14 @@ export const Notification = z
   })
   .meta({ id: 'Notification' });
 
-export const NotificationList = z.object({ items: z.array(Notification) }).meta({ id: 'NotificationList' });
+const NextCursor = z
+  .string()
+  .optional()
+  .meta({ description: 'Present when more items follow: pass it as `cursor` to read the next page.' });
+
+export const NotificationList = z
+  .object({ items: z.array(Notification), nextCursor: NextCursor })
+  .meta({ id: 'NotificationList' });
 
 export const AuditEntry = z
   .object({
@@ -143,7 +150,9 @@ export const AuditEntry = z
   })
   .meta({ id: 'AuditEntry' });
 
-export const AuditList = z.object({ items: z.array(AuditEntry) }).meta({ id: 'AuditList' });
+export const AuditList = z
+  .object({ items: z.array(AuditEntry), nextCursor: NextCursor })
+  .meta({ id: 'AuditList' });
 
 /** How far ahead of the server clock an operator's scan time may be (clock skew, not the future). */
 export const MAX_SCAN_AHEAD_MS = 5 * 60_000;
@@ -174,14 +183,32 @@ export const ExpiryScanResult = z
 
 export const Health = z.object({ status: z.literal('ok'), version: z.string() }).meta({ id: 'Health' });
 
+/** An opaque cursor from a list's `nextCursor` (same tenant, list and filter). */
+const Cursor = z
+  .string()
+  .max(1024)
+  .meta({ description: 'The `nextCursor` of the previous page of the same list, tenant and filter.' });
+
 export const ListQuery = z.object({
   status: CertificateStatus.optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
-  cursor: z.string().max(512).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: 'Page size (default 100).' }),
+  cursor: Cursor.optional(),
+});
+
+export const NotificationQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: 'Page size (default 100).' }),
+  cursor: Cursor.optional(),
 });
 
 export const DeleteQuery = z.object({ force: z.enum(['true', 'false']).optional() });
 export const AuditQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .meta({ description: 'Page size (default 200).' }),
   certificateId: CertificateId.optional(),
+  cursor: Cursor.optional(),
 });

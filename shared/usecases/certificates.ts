@@ -5,7 +5,7 @@
 import { pendingFor } from '../domain/assignments';
 import { activeProfiles, isInUse, wasEverAssigned } from '../domain/expiry';
 import type { CertificateRecord, CertificateStatus } from '../domain/types';
-import { ConflictError, hasCode, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, hasCode, NotFoundError } from '../errors';
 import {
   ANY_KEY_FORMAT,
   checkKeyMatches,
@@ -13,6 +13,7 @@ import {
   parsePrivateKeyInputAsync,
 } from '../pki/validate';
 import type { KeyReference } from '../ports';
+import { decodeCursor, encodeCursor } from './cursor';
 import { type Actor, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
 import { auditEntry, domainEvent } from './trail';
 import { type CertificateView, certificateView } from './views';
@@ -23,55 +24,36 @@ export interface ListOptions {
   cursor?: string | undefined;
 }
 
-function encodeCursor(record: CertificateRecord): string {
-  return Buffer.from(JSON.stringify([record.uploadedAt, record.id])).toString('base64url');
-}
+/** Store reads per request while a status filter skips records; then a short page with a cursor. */
+const MAX_READS_PER_PAGE = 10;
 
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
-      return value as [string, string];
-    }
-  } catch {
-    // fall through
-  }
-  throw new ValidationError(
-    'VALIDATION_ERROR',
-    'The cursor is not one this API returned; start again without it.',
-    {
-      details: { field: 'cursor' },
-    },
-  );
-}
-
+/**
+ * A page of the tenant's certificates in id order, paged by the store. The status is derived
+ * (assignments, the clock), so the filter runs here, reading store pages until the page is full:
+ * a page comes back short only when the listing ends, or after {@link MAX_READS_PER_PAGE} reads,
+ * and then with a `nextCursor` that resumes after the last record read.
+ */
 export async function listCertificates(
   deps: CoreDeps,
   tenantId: string,
   options: ListOptions,
 ): Promise<{ items: CertificateView[]; nextCursor?: string }> {
+  const scope = { tenantId, list: 'certificates', filter: options.status } as const;
+  let after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, scope);
   const now = deps.clock.now();
-  const [records, state] = await Promise.all([
-    deps.repo.listCertificates(tenantId),
-    deps.repo.getAssignments(tenantId),
-  ]);
-  let after: [string, string] | undefined;
-  if (options.cursor) after = decodeCursor(options.cursor);
-  const views: { record: CertificateRecord; view: CertificateView }[] = [];
-  for (const record of records) {
-    if (after && (record.uploadedAt < after[0] || (record.uploadedAt === after[0] && record.id <= after[1])))
-      continue;
-    const view = certificateView(record, state.state, now, deps.config);
-    if (options.status && view.status !== options.status) continue;
-    views.push({ record, view });
-    if (views.length > options.limit) break;
+  const { state } = await deps.repo.getAssignments(tenantId);
+  const items: CertificateView[] = [];
+  for (let reads = 0; reads < MAX_READS_PER_PAGE; reads++) {
+    const page = await deps.repo.pageCertificates(tenantId, { limit: options.limit - items.length, after });
+    for (const record of page.items) {
+      const view = certificateView(record, state, now, deps.config);
+      if (options.status === undefined || view.status === options.status) items.push(view);
+    }
+    after = page.next;
+    if (after === undefined) return { items };
+    if (items.length === options.limit) break;
   }
-  const page = views.slice(0, options.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map((v) => v.view),
-    ...(views.length > options.limit && last ? { nextCursor: encodeCursor(last.record) } : {}),
-  };
+  return after === undefined ? { items } : { items, nextCursor: encodeCursor(scope, after) };
 }
 
 export async function getCertificateRecord(

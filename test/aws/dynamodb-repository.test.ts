@@ -9,7 +9,7 @@ import {
 import { createTable } from '../../functions/aws/adapters/dynamodb-schema';
 import { UnavailableError } from '../../shared/errors';
 import { emptyAssignments } from '../../shared/ports';
-import { makeRecord, uniqueTenantId } from '../ports/fixtures';
+import { makeAuditEntry, makeRecord, uniqueTenantId } from '../ports/fixtures';
 import { describeRepositoryContract } from '../ports/repository-contract';
 import { motoClients } from './clients';
 import { failingAt } from './faults';
@@ -149,6 +149,32 @@ describe('DynamoDbCertificateRepository on AWS', () => {
     expect(state.profiles.record).toEqual(profile);
     expect(state.pending).toEqual([]);
     expect(state.appliedRequestIds).toEqual(['r1']);
+  });
+
+  it('finds audit entries written before the per-certificate copies once the trail is indexed', async () => {
+    const tenantId = uniqueTenantId();
+    const old = makeAuditEntry({ tenantId, certificateId: 'cert-old' });
+    // As earlier versions wrote it: the tenant's item only.
+    await clients.dynamodb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: `TENANT#${tenantId}` },
+          sk: { S: `AUDIT#${old.at}#000000000000001000001#${old.id}` },
+          entry: { M: marshall(old) },
+        },
+      }),
+    );
+    await repo.appendAudit(makeAuditEntry({ tenantId, certificateId: 'cert-new' }));
+    const before = await repo.pageAudit(tenantId, { limit: 10, certificateId: 'cert-old' });
+
+    const copied = [await repo.indexAuditTrail(tenantId), await repo.indexAuditTrail(tenantId)];
+
+    expect(before.items).toEqual([]);
+    expect(copied).toEqual([1, 0]);
+    expect(await repo.pageAudit(tenantId, { limit: 10, certificateId: 'cert-old' })).toEqual({
+      items: [old],
+    });
   });
 
   it('reports DynamoDB throttling as UnavailableError and writes nothing', async () => {

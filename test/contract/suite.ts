@@ -667,6 +667,59 @@ export function describeContract(spec: RuntimeSpec): void {
         expect(bad.body.error.code).toBe('VALIDATION_ERROR');
       });
 
+      it('walks every list with nextCursor, and refuses a malformed or foreign cursor with 400', async () => {
+        const t = await tenant();
+        const other = await tenant();
+        const ids = new Set<string>();
+        for (let i = 0; i < 3; i++) ids.add((await upload(t)).id);
+        await upload(other);
+        for (const list of ['certificates', 'notifications', 'audit']) {
+          const seen: unknown[] = [];
+          let cursor: string | undefined;
+          for (let reads = 0; reads < 20; reads++) {
+            const query = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+            const res = await api('GET', `/v1/tenants/${t.id}/${list}?limit=1${query}`, { token: t.token });
+            expect(res.status).toBe(200);
+            expect(res.body.items.length).toBeLessThanOrEqual(1);
+            seen.push(...res.body.items);
+            cursor = res.body.nextCursor;
+            if (cursor === undefined) break;
+          }
+          expect(cursor).toBeUndefined();
+          if (list === 'certificates')
+            expect(new Set(seen.map((c) => (c as { id: string }).id))).toEqual(ids);
+          if (list === 'audit') expect(seen.length).toBeGreaterThanOrEqual(3);
+        }
+        const first = await api('GET', `/v1/tenants/${t.id}/certificates?limit=1`, { token: t.token });
+        const mine = first.body.nextCursor as string;
+        const otherTenant = await api('GET', `/v1/tenants/${other.id}/certificates?limit=1&cursor=${mine}`, {
+          token: other.token,
+        });
+        const otherList = await api('GET', `/v1/tenants/${t.id}/audit?cursor=${mine}`, { token: t.token });
+        const otherFilter = await api(
+          'GET',
+          `/v1/tenants/${t.id}/certificates?status=expired&cursor=${mine}`,
+          {
+            token: t.token,
+          },
+        );
+        for (const res of [otherTenant, otherList, otherFilter]) {
+          expect(res.status).toBe(400);
+          expect(res.body.error.code).toBe('VALIDATION_ERROR');
+        }
+        const forged = (p: unknown) =>
+          Buffer.from(JSON.stringify({ t: t.id, l: 'audit', p })).toString('base64url');
+        for (const cursor of ['x', '%%%', 'e30', forged('{'), forged('z'.repeat(600)), forged(42)]) {
+          for (const list of ['certificates', 'notifications', 'audit']) {
+            const res = await api('GET', `/v1/tenants/${t.id}/${list}?cursor=${encodeURIComponent(cursor)}`, {
+              token: t.token,
+            });
+            expect([200, 400]).toContain(res.status);
+            if (res.status === 400) expect(res.body.error.code).toBe('VALIDATION_ERROR');
+          }
+        }
+      });
+
       it('answers an unknown certificate with 404 NOT_FOUND', async () => {
         const t = await tenant();
         const res = await api('GET', `/v1/tenants/${t.id}/certificates/${'0'.repeat(32)}`, {
@@ -1047,6 +1100,38 @@ export function describeContract(spec: RuntimeSpec): void {
         );
         expect(res.body.items.every((e: { actor: string }) => e.actor === 'contract-admin')).toBe(true);
         expect(res.text).not.toContain('PRIVATE KEY');
+      });
+
+      it('pages one certificate’s entries with ?certificateId=, newest first, none left out', async () => {
+        const t = await tenant();
+        const first = await upload(t);
+        await assign(t, 'first-a', first.id);
+        await assign(t, 'first-b', first.id);
+        // Another certificate's entries between and after them (on the azure flow it replaces the first).
+        const second = await upload(t);
+        await assign(t, 'second', second.id);
+        const all = await api('GET', `/v1/tenants/${t.id}/audit?limit=1000`, { token: t.token });
+        const expected = all.body.items.filter(
+          (e: { certificateId?: string }) => e.certificateId === first.id,
+        );
+        expect(expected.length).toBeGreaterThanOrEqual(3);
+        const seen: unknown[] = [];
+        let cursor: string | undefined;
+        for (let reads = 0; reads < 20; reads++) {
+          const query = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+          const res = await api(
+            'GET',
+            `/v1/tenants/${t.id}/audit?certificateId=${first.id}&limit=2${query}`,
+            {
+              token: t.token,
+            },
+          );
+          expect(res.status).toBe(200);
+          seen.push(...res.body.items);
+          cursor = res.body.nextCursor;
+          if (cursor === undefined) break;
+        }
+        expect(seen).toEqual(expected);
       });
     });
 

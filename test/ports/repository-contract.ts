@@ -5,9 +5,9 @@
  */
 
 import { profileOf } from '../../shared/domain/assignments';
-import type { CertificateRecord, TenantAssignments } from '../../shared/domain/types';
-import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
-import { type CertificateRepository, emptyAssignments } from '../../shared/ports';
+import type { AuditEntry, CertificateRecord, TenantAssignments } from '../../shared/domain/types';
+import { AlreadyExists, ConcurrencyConflict, ValidationError } from '../../shared/errors';
+import { type CertificateRepository, emptyAssignments, type Page } from '../../shared/ports';
 import { makeAuditEntry, makeNotification, makeRecord, uniqueTenantId } from './fixtures';
 
 /** What a contract run needs from an adapter: a repository and a way to dispose of it. */
@@ -96,6 +96,122 @@ export function describeRepositoryContract(name: string, factory: RepositoryFact
 
         expect(await repo.getCertificate(tenantA, record.id)).toBeUndefined();
         expect(await repo.listCertificates(tenantA)).toEqual([]);
+      });
+    });
+
+    describe('paging', () => {
+      it('pages through a tenant’s certificates in id order, each exactly once', async () => {
+        const ids = Array.from({ length: 7 }, (_, i) => `cert-${String.fromCharCode(103 - i)}${i}`);
+        for (const id of ids) await repo.createCertificate(makeRecord({ tenantId: tenantA, id }));
+        await repo.createCertificate(makeRecord({ tenantId: tenantB, id: 'cert-b-other' }));
+
+        const seen = await walk((after) => repo.pageCertificates(tenantA, { limit: 3, after }));
+
+        expect(seen.pages).toEqual([3, 3, 1]);
+        expect(seen.items.map((r) => r.id)).toEqual([...ids].sort());
+      });
+
+      it('pages notifications, each exactly once', async () => {
+        for (let i = 0; i < 5; i++) {
+          await repo.addNotificationOnce(
+            makeNotification({ tenantId: tenantA, certificateId: `cert-${i}`, thresholdDays: 30 }),
+          );
+          await repo.addNotificationOnce(
+            makeNotification({ tenantId: tenantA, certificateId: `cert-${i}`, thresholdDays: 7 }),
+          );
+        }
+
+        const seen = await walk((after) => repo.pageNotifications(tenantA, { limit: 4, after }));
+
+        expect(seen.pages).toEqual([4, 4, 2]);
+        const keys = seen.items.map((n) => `${n.certificateId}/${n.thresholdDays}`);
+        expect(new Set(keys).size).toBe(10);
+      });
+
+      it('pages the audit trail newest first, each entry exactly once', async () => {
+        const entries = Array.from({ length: 11 }, (_, i) =>
+          makeAuditEntry({ tenantId: tenantA, at: `2026-02-01T00:00:${String(i).padStart(2, '0')}.000Z` }),
+        );
+        for (const entry of entries) await repo.appendAudit(entry);
+
+        const seen = await walk((after) => repo.pageAudit(tenantA, { limit: 4, after }));
+
+        expect(seen.pages).toEqual([4, 4, 3]);
+        expect(seen.items).toEqual([...entries].reverse());
+      });
+
+      it('pages one certificate’s audit entries, newest first, among other certificates’ entries', async () => {
+        const mine: AuditEntry[] = [];
+        for (let i = 0; i < 10; i++) {
+          const entry = makeAuditEntry({
+            tenantId: tenantA,
+            at: `2026-02-01T00:00:${String(i).padStart(2, '0')}.000Z`,
+            certificateId: i % 2 === 0 ? 'cert-mine' : `cert-other-${i}`,
+          });
+          await repo.appendAudit(entry);
+          if (entry.certificateId === 'cert-mine') mine.push(entry);
+        }
+        await repo.appendAudit(makeAuditEntry({ tenantId: tenantB, certificateId: 'cert-mine' }));
+
+        const seen = await walk((after) =>
+          repo.pageAudit(tenantA, { limit: 2, after, certificateId: 'cert-mine' }),
+        );
+
+        expect(seen.pages).toEqual([2, 2, 1]);
+        expect(seen.items).toEqual([...mine].reverse());
+        expect((await repo.listAudit(tenantA, 100)).length).toBe(10);
+      });
+
+      it('finds a certificate’s audit entry older than 1,000 newer entries of other certificates', async () => {
+        const old = makeAuditEntry({
+          tenantId: tenantA,
+          at: '2026-01-01T00:00:00.000Z',
+          certificateId: 'cert-old',
+        });
+        await repo.appendAudit(old);
+        const newer = Array.from({ length: 1000 }, (_, i) =>
+          makeAuditEntry({
+            tenantId: tenantA,
+            at: new Date(Date.parse('2026-01-02T00:00:00.000Z') + i * 1000).toISOString(),
+            certificateId: `cert-${i % 50}`,
+          }),
+        );
+        for (let i = 0; i < newer.length; i += 50) {
+          await Promise.all(newer.slice(i, i + 50).map((entry) => repo.appendAudit(entry)));
+        }
+
+        const page = await repo.pageAudit(tenantA, { limit: 10, certificateId: 'cert-old' });
+        const latest = await repo.pageAudit(tenantA, { limit: 1 });
+
+        expect(page).toEqual({ items: [old] });
+        expect(latest.items[0]?.at).toBe(newer[999]?.at);
+        expect(latest.next).toEqual(expect.any(String));
+      }, 300_000);
+
+      it('never reads another tenant’s items from a position, and refuses positions it cannot have made', async () => {
+        for (let i = 0; i < 3; i++) {
+          await repo.createCertificate(makeRecord({ tenantId: tenantA, id: `cert-${i}` }));
+          await repo.appendAudit(makeAuditEntry({ tenantId: tenantA, certificateId: 'cert-0' }));
+        }
+        const certs = await repo.pageCertificates(tenantA, { limit: 1 });
+        const audit = await repo.pageAudit(tenantA, { limit: 1 });
+        const hostile = ['', '{', '[1,2,3]', '"x"', 'AUDIT#', '\u0000', '%', "x' or true", 'z'.repeat(2000)];
+
+        expect(await repo.pageCertificates(tenantB, { limit: 10, after: certs.next })).toEqual({ items: [] });
+        expect(await repo.pageAudit(tenantB, { limit: 10, after: audit.next })).toEqual({ items: [] });
+        for (const after of hostile) {
+          for (const read of [
+            () => repo.pageCertificates(tenantB, { limit: 10, after }),
+            () => repo.pageNotifications(tenantB, { limit: 10, after }),
+            () => repo.pageAudit(tenantB, { limit: 10, after }),
+            () => repo.pageAudit(tenantB, { limit: 10, after, certificateId: 'cert-0' }),
+          ]) {
+            // Either refused as the caller's mistake, or read from tenant B's (empty) data only.
+            const outcome = await read().catch((error: unknown) => error);
+            if (outcome instanceof ValidationError) expect(outcome.code).toBe('VALIDATION_ERROR');
+            else expect(outcome).toEqual({ items: [] });
+          }
+        }
       });
     });
 
@@ -479,6 +595,22 @@ export function describeRepositoryContract(name: string, factory: RepositoryFact
       });
     });
   });
+}
+
+/** Reads every page from the start, following `next`; the page sizes and the items in order. */
+async function walk<T>(
+  read: (after: string | undefined) => Promise<Page<T>>,
+): Promise<{ pages: number[]; items: T[] }> {
+  const pages: number[] = [];
+  const items: T[] = [];
+  let after: string | undefined;
+  do {
+    const page = await read(after);
+    pages.push(page.items.length);
+    items.push(...page.items);
+    after = page.next;
+  } while (after !== undefined && pages.length < 1000);
+  return { pages, items };
 }
 
 /** Re-reads and retries on `ConcurrencyConflict`, as the use cases do. */

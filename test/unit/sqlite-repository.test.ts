@@ -138,6 +138,24 @@ describe('SqliteCertificateRepository', () => {
     },
   );
 
+  it('finds audit entries written under schema 1 by certificate once migrated', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec(MIGRATIONS[0]!.sql);
+    db.pragma('user_version = 1');
+    const old = makeAuditEntry({ tenantId: 'acme', certificateId: 'cert-old' });
+    db.prepare('INSERT INTO audit (tenant_id, at, entry) VALUES (?, ?, ?)').run(
+      'acme',
+      old.at,
+      JSON.stringify(old),
+    );
+    db.close();
+
+    const repo = openRepo();
+
+    expect(await repo.pageAudit('acme', { limit: 10, certificateId: 'cert-old' })).toEqual({ items: [old] });
+  });
+
   it('orders audit entries with the same timestamp newest first', async () => {
     const repo = openRepo();
     const at = '2026-01-01T00:00:00.000Z';
@@ -170,6 +188,52 @@ describe('SqliteCertificateRepository', () => {
     for (const detail of [first, next]) {
       expect(detail).toEqual([expect.stringMatching(/^SEARCH certificates USING INDEX certificates_due \(/)]);
     }
+  });
+
+  it('plans the list pages as keyset range searches of an index, never a scan or a sort', () => {
+    openRepo();
+    const db = new Database(file, { readonly: true });
+    const plan = (sql: string) =>
+      (
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ t: 't', c: 'c', a: 'a', n: 1, limit: 1 }) as {
+          detail: string;
+        }[]
+      ).map((row) => row.detail);
+
+    const audit = plan(
+      `SELECT entry FROM audit WHERE tenant_id = @t AND (at, seq) < (@a, @n) ORDER BY at DESC, seq DESC LIMIT @limit`,
+    );
+    const byCertificate = plan(
+      `SELECT entry FROM audit WHERE tenant_id = @t AND certificate_id = @c AND (at, seq) < (@a, @n)
+       ORDER BY at DESC, seq DESC LIMIT @limit`,
+    );
+    const certificates = plan(
+      'SELECT record FROM certificates WHERE tenant_id = @t AND id > @a ORDER BY id LIMIT @limit',
+    );
+    const notifications = plan(
+      `SELECT kind FROM notifications WHERE tenant_id = @t AND (certificate_id, threshold_days) > (@c, @n)
+       ORDER BY certificate_id, threshold_days LIMIT @limit`,
+    );
+    db.close();
+
+    expect(audit).toEqual([
+      expect.stringMatching(/^SEARCH audit USING INDEX audit_by_tenant \(tenant_id=\? AND /),
+    ]);
+    expect(byCertificate).toEqual([
+      expect.stringMatching(
+        /^SEARCH audit USING INDEX audit_by_certificate \(tenant_id=\? AND certificate_id=\? AND /,
+      ),
+    ]);
+    expect(certificates).toEqual([
+      expect.stringMatching(
+        /^SEARCH certificates USING INDEX sqlite_autoindex_certificates_1 \(tenant_id=\? AND id>\?\)$/,
+      ),
+    ]);
+    expect(notifications).toEqual([
+      expect.stringMatching(
+        /^SEARCH notifications USING INDEX sqlite_autoindex_notifications_1 \(tenant_id=\? AND /,
+      ),
+    ]);
   });
 
   it('scans the due certificates among 100,000 without reading the others', async () => {

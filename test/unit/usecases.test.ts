@@ -15,6 +15,7 @@ import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { capturingLogger } from '../helpers/logging';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
+import { makeRecord } from '../ports/fixtures';
 
 const admin = { subject: 'alice' };
 
@@ -369,6 +370,58 @@ describe('object-prototype names as ids', () => {
       await expectCode(requestIvrAssignment(core.deps, admin, 'constructor', 'record', name), 'NOT_FOUND');
       await expectCode(changeScreenRecording(core.deps, admin, 'constructor', { add: [name] }), 'NOT_FOUND');
     }
+  });
+});
+
+describe('listing certificates with a status filter', () => {
+  let core: TestCore;
+  beforeEach(() => {
+    core = testCore();
+  });
+  afterEach(() => core.close());
+
+  it('fills each page with matches across store pages, and ends only when the store does', async () => {
+    // 30 records in id order, every fifth expiring soon: a filtered page needs several store pages.
+    const expiring: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const id = `c${String(i).padStart(2, '0')}`;
+      const days = i % 5 === 0 ? 10 : 400;
+      if (days === 10) expiring.push(id);
+      await core.repo.createCertificate(
+        makeRecord({ tenantId: 'acme', id, notAfter: daysFrom(FIXED_NOW, days).toISOString() }),
+      );
+    }
+
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await listCertificates(core.deps, 'acme', { status: 'expiring', limit: 2, cursor });
+      pages.push(page.items.map((c) => c.id));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && pages.length < 20);
+
+    // The third page is full while records remain unread, so a cursor follows; what it reads holds
+    // no match, and only then does the listing end.
+    expect(pages).toEqual([expiring.slice(0, 2), expiring.slice(2, 4), expiring.slice(4), []]);
+  });
+
+  it('refuses a cursor made for another filter or tenant with VALIDATION_ERROR', async () => {
+    for (let i = 0; i < 3; i++)
+      await core.repo.createCertificate(makeRecord({ tenantId: 'acme', id: `c${i}` }));
+    const { nextCursor } = await listCertificates(core.deps, 'acme', { limit: 1 });
+
+    await expectCode(
+      listCertificates(core.deps, 'acme', { status: 'expired', limit: 1, cursor: nextCursor }),
+      'VALIDATION_ERROR',
+    );
+    await expectCode(
+      listCertificates(core.deps, 'other', { limit: 1, cursor: nextCursor }),
+      'VALIDATION_ERROR',
+    );
+    await expectCode(
+      listCertificates(core.deps, 'acme', { limit: 1, cursor: 'not-a-cursor' }),
+      'VALIDATION_ERROR',
+    );
   });
 });
 

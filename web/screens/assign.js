@@ -2,7 +2,7 @@
 // The Assign dialog: requests that a certificate become active on an IVR profile, then follows
 // the request (pending, applied, rejected) until the profile shows it or time runs out.
 
-import { ApiError, api, describe, listAll, tenantPath } from '../api.js';
+import { ApiError, api, describe, tenantPath } from '../api.js';
 import config from '../config.js';
 import { $, clear, h, latest, openDialog, toast } from '../dom.js';
 import * as session from '../session.js';
@@ -39,8 +39,13 @@ async function waitForAssignment(profilePath, certId, requestId) {
     // Now and then, look whether the consumer rejected the request.
     if (requestId && i % 4 === 3) {
       try {
+        // The newest entries of this certificate (filtered by the store): a rejection is recent.
+        const page = await api(
+          'GET',
+          tenantPath(`/audit?certificateId=${encodeURIComponent(certId)}&limit=50`),
+        );
         /** @type {import('../types.js').AuditEntry[]} */
-        const audit = await listAll(tenantPath('/audit?limit=1000'));
+        const audit = page?.items ?? [];
         const rejected = audit.find(
           (a) =>
             a.action === 'ivr.assign.rejected' &&

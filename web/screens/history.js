@@ -1,7 +1,7 @@
 // @ts-check
 // The history in a certificate's details: the audit entries that concern it, in plain words.
 
-import { describe, listAll, tenantPath } from '../api.js';
+import { api, describe, listAll, tenantPath } from '../api.js';
 import { $, clear, h, latest } from '../dom.js';
 import { fmtDate } from '../format.js';
 
@@ -80,9 +80,17 @@ export function createHistory() {
     clear(box);
     box.append(h('p', { class: 'muted' }, 'Loading…'));
     try {
+      // Its own entries, all of them (filtered by the store), and screen changes that name it
+      // among the newest entries of the tenant (those do not carry one certificate id).
+      const [own, recent] = await Promise.all([
+        listAll(tenantPath(`/audit?certificateId=${encodeURIComponent(cert.id)}&limit=1000`)),
+        api('GET', tenantPath('/audit?limit=1000')),
+      ]);
+      /** @type {Map<string, AuditEntry>} */
+      const byId = new Map();
+      for (const e of [...own, ...(recent?.items ?? [])]) if (concerns(e, cert.id)) byId.set(e.id, e);
       /** @type {AuditEntry[]} */
-      const entries = await listAll(tenantPath('/audit?limit=1000'));
-      const items = entries.filter((e) => concerns(e, cert.id));
+      const items = [...byId.values()].sort((a, b) => String(b.at).localeCompare(String(a.at)));
       if (!runs.isCurrent(run)) return;
       clear(box);
       if (!items.length) {

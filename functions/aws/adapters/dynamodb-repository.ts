@@ -11,6 +11,14 @@
  *   hold the map `state`) and its `version`.
  * - `TENANT#<t>` / `NOTIF#<cert>#<threshold>`: one notification; the key itself makes it unique.
  * - `TENANT#<t>` / `AUDIT#<at>#<stamp>#<id>`: one audit entry, so a reverse query is newest first.
+ * - `AUDITCERT#<t>#<certificate>` / the same sort key: a copy of each audit entry that names a
+ *   certificate, written right after it, so the audit filter by certificate is one strongly
+ *   consistent partition query (a GSI would be eventually consistent, against rule 12). Entries
+ *   written before these copies existed (or whose copy failed) are copied by
+ *   {@link DynamoDbCertificateRepository.indexAuditTrail}.
+ *
+ * Lists are paged by the store: `ExclusiveStartKey` built from the path's tenant and the sort key
+ * of the last item shown, so a position can never reach into another tenant's partition.
  *
  * Every read of the base table is strongly consistent (DESIGN rule 12). The GSI is eventually
  * consistent, so it only yields keys; the records are then read consistently from the base table.
@@ -46,7 +54,13 @@ import type {
   VersionedAssignments,
 } from '../../../shared/domain/types';
 import { AlreadyExists, ConcurrencyConflict } from '../../../shared/errors';
-import { type CertificateRepository, emptyAssignments } from '../../../shared/ports';
+import {
+  type CertificateRepository,
+  emptyAssignments,
+  invalidPosition,
+  type Page,
+  type PageRequest,
+} from '../../../shared/ports';
 import { callAws } from './aws-errors';
 
 /** Configuration of {@link DynamoDbCertificateRepository}, read once at cold start. */
@@ -69,6 +83,9 @@ const BATCH_GET_MAX = 100;
 const tenantKey = (tenantId: string) => `TENANT#${tenantId}`;
 const certKey = (certificateId: string) => `CERT#${certificateId}`;
 const ASSIGN_KEY = 'ASSIGN';
+/** Tenant ids hold no '#' (schemas.ts), so the certificate part of this key is unambiguous. */
+const auditCertKey = (tenantId: string, certificateId: string) => `AUDITCERT#${tenantId}#${certificateId}`;
+const AUDIT_PREFIX = 'AUDIT#';
 /** Thresholds are zero-padded so they sort numerically within a certificate. */
 const notifKey = (certificateId: string, thresholdDays: number) =>
   `NOTIF#${certificateId}#${String(thresholdDays).padStart(5, '0')}`;
@@ -142,6 +159,11 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
     return items
       .map(certificateFromItem)
       .sort((a, b) => compare(a.uploadedAt, b.uploadedAt) || compare(a.id, b.id));
+  }
+
+  async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>> {
+    const { items, next } = await this.queryPage(tenantKey(tenantId), 'CERT#', page, true);
+    return { items: items.map(certificateFromItem), ...(next === undefined ? {} : { next }) };
   }
 
   async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
@@ -348,20 +370,37 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
       .map(({ n }) => n);
   }
 
+  async pageNotifications(tenantId: string, page: PageRequest): Promise<Page<ExpiryNotification>> {
+    const { items, next } = await this.queryPage(tenantKey(tenantId), 'NOTIF#', page, true);
+    return {
+      items: items.map((item) => unmarshall(item.notification?.M ?? {}) as ExpiryNotification),
+      ...(next === undefined ? {} : { next }),
+    };
+  }
+
   async appendAudit(entry: AuditEntry): Promise<void> {
+    const sk = `${AUDIT_PREFIX}${entry.at}#${writeStamp()}#${entry.id}`;
+    const put = (pk: string) => ({
+      TableName: this.table,
+      Item: { ...key(pk, sk), entry: { M: marshall(entry, MARSHALL) } },
+      // An entry is never overwritten, even if a caller reuses an id.
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
     await callAws('The certificate store', () =>
-      this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            ...key(tenantKey(entry.tenantId), `AUDIT#${entry.at}#${writeStamp()}#${entry.id}`),
-            entry: { M: marshall(entry, MARSHALL) },
-          },
-          // An entry is never overwritten, even if a caller reuses an id.
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
+      this.client.send(new PutItemCommand(put(tenantKey(entry.tenantId)))),
     );
+    const certificateId = entry.certificateId;
+    if (certificateId === undefined) return;
+    // The trail itself is the tenant's partition; the copy is a derived view written after it
+    // (not in a transaction: one per audited action would double the write cost). If the copy
+    // fails the append fails, and `indexAuditTrail` repairs the view; a copy already there is fine.
+    try {
+      await callAws('The certificate store', () =>
+        this.client.send(new PutItemCommand(put(auditCertKey(entry.tenantId, certificateId)))),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async listAudit(tenantId: string, limit: number): Promise<AuditEntry[]> {
@@ -376,6 +415,100 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
       max,
     );
     return items.map((item) => unmarshall(item.entry?.M ?? {}) as AuditEntry);
+  }
+
+  async pageAudit(
+    tenantId: string,
+    page: PageRequest & { certificateId?: string | undefined },
+  ): Promise<Page<AuditEntry>> {
+    const pk =
+      page.certificateId === undefined ? tenantKey(tenantId) : auditCertKey(tenantId, page.certificateId);
+    const { items, next } = await this.queryPage(pk, AUDIT_PREFIX, page, false);
+    return {
+      items: items.map((item) => unmarshall(item.entry?.M ?? {}) as AuditEntry),
+      ...(next === undefined ? {} : { next }),
+    };
+  }
+
+  /**
+   * Copies a tenant's audit entries that name a certificate into that certificate's partition
+   * (idempotent: a copy already there is left alone). Run once per tenant for entries written
+   * before the copies existed; new entries are copied as they are written.
+   */
+  async indexAuditTrail(tenantId: string): Promise<number> {
+    let copied = 0;
+    let after: string | undefined;
+    do {
+      const { items, next } = await this.queryPage(
+        tenantKey(tenantId),
+        AUDIT_PREFIX,
+        { limit: 100, after },
+        false,
+      );
+      for (const item of items) {
+        const certificateId = item.entry?.M?.certificateId?.S;
+        if (certificateId === undefined || item.sk === undefined) continue;
+        try {
+          await callAws('The certificate store', () =>
+            this.client.send(
+              new PutItemCommand({
+                TableName: this.table,
+                Item: { ...item, pk: { S: auditCertKey(tenantId, certificateId) } },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              }),
+            ),
+          );
+          copied++;
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
+      }
+      after = next;
+    } while (after !== undefined);
+    return copied;
+  }
+
+  /**
+   * One page of the items under `pk` whose sort key starts with `prefix`, strongly consistent,
+   * after the position `page.after` (the sort key of the last item shown, prefix removed).
+   * Reads one item more than the page to know whether another follows.
+   */
+  private async queryPage(
+    pk: string,
+    prefix: string,
+    page: PageRequest,
+    forward: boolean,
+  ): Promise<{ items: Item[]; next?: string }> {
+    const limit = Math.max(1, Math.floor(page.limit));
+    if (page.after !== undefined && (page.after.length === 0 || Buffer.byteLength(page.after) > 1000)) {
+      throw invalidPosition();
+    }
+    const items: Item[] = [];
+    let startKey: Item | undefined = page.after === undefined ? undefined : key(pk, `${prefix}${page.after}`);
+    do {
+      const want = limit + 1 - items.length;
+      const out = await callAws('The certificate store', () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': { S: pk }, ':prefix': { S: prefix } },
+            ScanIndexForward: forward,
+            ExclusiveStartKey: startKey,
+            Limit: want,
+          }),
+        ),
+      );
+      items.push(...(out.Items ?? []));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey !== undefined && items.length <= limit);
+    const shown = items.slice(0, limit);
+    const lastSk = shown[shown.length - 1]?.sk?.S;
+    return {
+      items: shown,
+      ...(items.length > limit && lastSk !== undefined ? { next: lastSk.slice(prefix.length) } : {}),
+    };
   }
 
   /** A consistent query of the base table, following pages until done or `max` items. */

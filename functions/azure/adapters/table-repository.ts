@@ -14,9 +14,17 @@ import type {
   VersionedAssignments,
 } from '../../../shared/domain/types';
 import { AlreadyExists, ConcurrencyConflict } from '../../../shared/errors';
-import { type CertificateRepository, emptyAssignments } from '../../../shared/ports';
+import {
+  type CertificateRepository,
+  emptyAssignments,
+  invalidPosition,
+  type Page,
+  type PageRequest,
+} from '../../../shared/ports';
 import { callAzure, statusOf, toUnavailable } from './azure-errors';
 import {
+  AUDIT_ENTRY_RANGE_END,
+  auditCopyPrefix,
   CERT_PREFIX,
   CERT_RANGE_END,
   type CertificateEntity,
@@ -29,6 +37,7 @@ import {
   fromNotificationEntity,
   type IndexEntity,
   indexKeys,
+  isAuditEntryRowKey,
   joinChunks,
   keyPart,
   NO_NEXT,
@@ -141,6 +150,22 @@ export class TableCertificateRepository implements CertificateRepository {
       }
     });
     return records.sort((a, b) => compare(a.uploadedAt, b.uploadedAt) || compare(a.id, b.id));
+  }
+
+  async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>> {
+    const after =
+      page.after === undefined ? undefined : `${CERT_PREFIX}${keyPart(checkedPosition(page.after))}`;
+    const { rows, more } = await this.rowPage<CertificateEntity>(
+      this.tables.certificates,
+      keyPart(tenantId),
+      after ?? CERT_PREFIX,
+      after !== undefined,
+      CERT_RANGE_END,
+      page.limit,
+    );
+    const items = rows.map(fromCertificateEntity);
+    const last = items[items.length - 1];
+    return { items, ...(more && last ? { next: last.id } : {}) };
   }
 
   async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
@@ -284,9 +309,127 @@ export class TableCertificateRepository implements CertificateRepository {
     return rows.map(fromNotificationEntity);
   }
 
+  async pageNotifications(tenantId: string, page: PageRequest): Promise<Page<ExpiryNotification>> {
+    const after = page.after === undefined ? undefined : checkedPosition(page.after);
+    const { rows, more } = await this.rowPage<NotificationEntity>(
+      this.tables.notifications,
+      keyPart(tenantId),
+      after ?? '',
+      after !== undefined,
+      undefined,
+      page.limit,
+    );
+    const last = rows[rows.length - 1];
+    return {
+      items: rows.map(fromNotificationEntity),
+      ...(more && last?.rowKey ? { next: last.rowKey } : {}),
+    };
+  }
+
   async appendAudit(entry: AuditEntry): Promise<void> {
-    const sequence = nextSequence();
-    await callAzure('Table storage', () => this.tables.audit.createEntity(toAuditEntity(entry, sequence)));
+    const row = toAuditEntity(entry, nextSequence());
+    if (entry.certificateId === undefined) {
+      await callAzure('Table storage', () => this.tables.audit.createEntity(row));
+      return;
+    }
+    // One entity-group transaction (same partition): the entry and its certificate's copy, or neither.
+    const copy = { ...row, rowKey: `${auditCopyPrefix(entry.certificateId)}${row.rowKey}` };
+    await callAzure('Table storage', () =>
+      this.tables.audit.submitTransaction([
+        ['create', row],
+        ['create', copy],
+      ]),
+    );
+  }
+
+  async pageAudit(
+    tenantId: string,
+    page: PageRequest & { certificateId?: string | undefined },
+  ): Promise<Page<AuditEntry>> {
+    if (page.after !== undefined && !isAuditEntryRowKey(page.after)) throw invalidPosition();
+    const prefix = page.certificateId === undefined ? '' : auditCopyPrefix(page.certificateId);
+    const { rows, more } = await this.rowPage<Chunks>(
+      this.tables.audit,
+      keyPart(tenantId),
+      `${prefix}${page.after ?? ''}`,
+      page.after !== undefined,
+      page.certificateId === undefined ? AUDIT_ENTRY_RANGE_END : `${prefix.slice(0, -1)}}`,
+      page.limit,
+    );
+    const last = rows[rows.length - 1];
+    return {
+      items: rows.map((row) => JSON.parse(joinChunks(row)) as AuditEntry),
+      ...(more && last?.rowKey ? { next: last.rowKey.slice(prefix.length) } : {}),
+    };
+  }
+
+  /**
+   * Copies a tenant's audit entries that name a certificate into that certificate's row range
+   * (idempotent: a copy already there is left alone). Run once per tenant for entries written
+   * before the copies existed; new entries are copied as they are written.
+   */
+  async indexAuditTrail(tenantId: string): Promise<number> {
+    let copied = 0;
+    let after: string | undefined;
+    do {
+      const { rows, more } = await this.rowPage<Chunks>(
+        this.tables.audit,
+        keyPart(tenantId),
+        after ?? '',
+        after !== undefined,
+        AUDIT_ENTRY_RANGE_END,
+        100,
+      );
+      for (const row of rows) {
+        const entry = JSON.parse(joinChunks(row)) as AuditEntry;
+        if (entry.certificateId === undefined) continue;
+        const { etag: _etag, timestamp: _timestamp, ...properties } = row;
+        try {
+          await this.tables.audit.createEntity({
+            ...properties,
+            partitionKey: keyPart(tenantId),
+            rowKey: `${auditCopyPrefix(entry.certificateId)}${row.rowKey}`,
+          });
+          copied++;
+        } catch (error) {
+          if (statusOf(error) !== 409) throw toUnavailable('Table storage', error);
+        }
+      }
+      after = more ? rows[rows.length - 1]?.rowKey : undefined;
+    } while (after !== undefined);
+    return copied;
+  }
+
+  /**
+   * Up to `limit` rows of one partition with row keys from `from` (exclusive when `afterFrom`)
+   * below `before`, in row-key order: a keyset on the row key, which is what a continuation
+   * token holds, but taken from any row, so a page may end mid-way through the service's page.
+   * Reads the service's pages (they may come back short) until one row more than the page.
+   */
+  private async rowPage<T extends object>(
+    client: TableClient,
+    partitionKey: string,
+    from: string,
+    afterFrom: boolean,
+    before: string | undefined,
+    limit: number,
+  ): Promise<{ rows: TableEntityResult<T>[]; more: boolean }> {
+    const wanted = Math.max(1, Math.floor(limit));
+    let filter = afterFrom
+      ? odata`PartitionKey eq ${partitionKey} and RowKey gt ${from}`
+      : odata`PartitionKey eq ${partitionKey} and RowKey ge ${from}`;
+    if (before !== undefined) filter += odata` and RowKey lt ${before}`;
+    const rows: TableEntityResult<T>[] = [];
+    await callAzure('Table storage', async () => {
+      const pages = client
+        .listEntities<T>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: Math.min(1000, wanted + 1) });
+      for await (const page of pages) {
+        rows.push(...page);
+        if (rows.length > wanted) return;
+      }
+    });
+    return { rows: rows.slice(0, wanted), more: rows.length > wanted };
   }
 
   async listAudit(tenantId: string, limit: number): Promise<AuditEntry[]> {
@@ -295,7 +438,11 @@ export class TableCertificateRepository implements CertificateRepository {
     const entries: AuditEntry[] = [];
     await callAzure('Table storage', async () => {
       const pages = this.tables.audit
-        .listEntities<Chunks>({ queryOptions: { filter: odata`PartitionKey eq ${keyPart(tenantId)}` } })
+        .listEntities<Chunks>({
+          queryOptions: {
+            filter: odata`PartitionKey eq ${keyPart(tenantId)} and RowKey lt ${AUDIT_ENTRY_RANGE_END}`,
+          },
+        })
         .byPage({ maxPageSize: Math.min(1000, wanted) });
       for await (const page of pages) {
         for (const entity of page) {
@@ -398,6 +545,16 @@ function conflictOr(error: unknown): unknown {
   const status = statusOf(error);
   if (status === 404 || status === 409 || status === 412) return new ConcurrencyConflict();
   return toUnavailable('Table storage', error);
+}
+
+/**
+ * A position of the store's own making is a short string of what row keys may hold (no control
+ * characters, slash, backslash, '#', '?'); anything else never reaches a query.
+ */
+function checkedPosition(position: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (!/^[^/\\#?\u0000-\u001f\u007f-\u009f]{1,512}$/.test(position)) throw invalidPosition();
+  return position;
 }
 
 function compare(a: string, b: string): number {

@@ -15,7 +15,11 @@
  * - `notifications`: partition = tenant, row = `<certificate>|<thresholdDays>`, so "once per
  *   threshold" is the service's own insert-if-absent (409 on a duplicate).
  * - `audit`: partition = tenant, row = inverted timestamp + inverted write sequence + id, so a
- *   partition query returns newest first without sorting.
+ *   partition query returns newest first without sorting. An entry that names a certificate has a
+ *   second row in the same partition, `x|<certificate>|<the entry's row key>`, written in one
+ *   entity-group transaction with it: the audit filter by certificate is one row-key range. Entry
+ *   rows start with a digit and sort before `x|`; rows written before these copies existed are
+ *   copied by `TableCertificateRepository.indexAuditTrail`.
  *
  * Azure Table strings are limited to 64 KiB (32 K UTF-16 units), so JSON documents are stored
  * split over numbered properties (`json0`, `json1`, ...). A certificate row holds the record
@@ -171,6 +175,20 @@ export function toAuditEntity(entry: AuditEntry, sequence: number): Chunks & Ent
     rowKey: `${invertedAt}|${invertedSeq}|${keyPart(entry.id)}`,
     ...splitChunks(JSON.stringify(entry)),
   };
+}
+
+/** Row keys of audit entries start with their 13-digit inverted time; ':' sorts right after '9'. */
+export const AUDIT_ENTRY_RANGE_END = ':';
+
+/** The row-key prefix of a certificate's copies of its audit entries. */
+export function auditCopyPrefix(certificateId: string): string {
+  return `x|${keyPart(certificateId)}|`;
+}
+
+/** Whether `rowKey` can be an audit entry's row key (what a page position must be). */
+export function isAuditEntryRowKey(rowKey: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what keyPart escapes.
+  return /^[0-9]{13}\|[0-9]{16}\|[^|/\\#?\u0000-\u001f\u007f-\u009f]{1,400}$/.test(rowKey);
 }
 
 /** Splits a JSON document over `json0..jsonN` (each within the 64 KiB property limit). */

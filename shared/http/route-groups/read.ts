@@ -4,6 +4,7 @@
  */
 import { getIvrProfile, getScreenRecording } from '../../usecases/assignments';
 import { getCertificate, listCertificates, verifyKey } from '../../usecases/certificates';
+import { decodeCursor, encodeCursor } from '../../usecases/cursor';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
 /** The read group's routes, each with its handler. */
@@ -32,17 +33,34 @@ export const readRoutes: AnyRoute[] = [
     status: 200,
     body: await getScreenRecording(deps, params.tenantId!),
   })),
-  withHandler(SPECS.listNotifications, async ({ deps, params }) => {
-    const items = await deps.repo.listNotifications(params.tenantId!);
-    return { status: 200, body: { items: items.map(({ tenantId: _t, ...n }) => n) } };
+  withHandler(SPECS.listNotifications, async ({ deps, params, query }) => {
+    const scope = { tenantId: params.tenantId!, list: 'notifications' } as const;
+    const page = await deps.repo.pageNotifications(scope.tenantId, {
+      limit: query.limit ?? 100,
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor, scope),
+    });
+    return {
+      status: 200,
+      body: {
+        items: page.items.map(({ tenantId: _t, ...n }) => n),
+        ...(page.next === undefined ? {} : { nextCursor: encodeCursor(scope, page.next) }),
+      },
+    };
   }),
   withHandler(SPECS.listAudit, async ({ deps, params, query }) => {
-    const limit = query.limit ?? 200;
-    const entries = await deps.repo.listAudit(params.tenantId!, query.certificateId ? 1000 : limit);
-    const items = entries
-      .filter((e) => !query.certificateId || e.certificateId === query.certificateId)
-      .slice(0, limit)
-      .map(({ tenantId: _t, ...e }) => e);
-    return { status: 200, body: { items } };
+    const scope = { tenantId: params.tenantId!, list: 'audit', filter: query.certificateId } as const;
+    // The store filters by certificate (its own index), so no older match is left out.
+    const page = await deps.repo.pageAudit(scope.tenantId, {
+      limit: query.limit ?? 200,
+      certificateId: query.certificateId,
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor, scope),
+    });
+    return {
+      status: 200,
+      body: {
+        items: page.items.map(({ tenantId: _t, ...e }) => e),
+        ...(page.next === undefined ? {} : { nextCursor: encodeCursor(scope, page.next) }),
+      },
+    };
   }),
 ];
