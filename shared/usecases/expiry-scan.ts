@@ -45,7 +45,12 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
         };
         // Into the outbox first: a crash before the notification is recorded leaves the cursor
         // unmoved, so the next scan records it again under the same delivery id (kept once).
-        if (deps.noticeOutbox) await deps.noticeOutbox.enqueueDelivery(noticeDelivery(notification), nowIso);
+        // Due by the wall clock, not the scan's as-of time (an operator may scan as of another).
+        if (deps.noticeOutbox)
+          await deps.noticeOutbox.enqueueDelivery(
+            noticeDelivery(notification),
+            deps.clock.now().toISOString(),
+          );
         if (await deps.repo.addNotificationOnce(notification)) {
           fresh.push(notification);
           events.push(
