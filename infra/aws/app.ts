@@ -1,7 +1,8 @@
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/aws/app.ts`). `npx cdk synth` works offline; deploy
  * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`, and
- * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC.
+ * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC, and
+ * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices.
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -25,9 +26,16 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
   const stack = new ReccertStack(app, 'Reccert', {
     description: 'reccert: recording certificates and keys (AWS flow)',
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
+    ...notificationEmailOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/** The `notificationEmail` context, if given (an empty value subscribes nobody). */
+function notificationEmailOf(app: App): { notificationEmail?: string } {
+  const value: unknown = app.node.tryGetContext('notificationEmail');
+  return typeof value === 'string' && value.trim() !== '' ? { notificationEmail: value.trim() } : {};
 }
 
 if (require.main === module) {
