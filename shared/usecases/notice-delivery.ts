@@ -37,7 +37,11 @@ export interface DrainResult {
   failed: number;
 }
 
-const CLAIM_BATCH = 25;
+/**
+ * Deliveries are claimed one at a time, so a lease covers one attempt: a drainer that dies
+ * mid-attempt leaves its delivery due again within the 60 s back-off cap.
+ */
+const CLAIM_BATCH = 1;
 
 /**
  * Attempts every delivery due now, once each. A 2xx marks it delivered; anything else (an error
@@ -59,7 +63,7 @@ export async function drainNoticeOutbox(
     const now = clock.now();
     const batch = await outbox.claimDueDeliveries(
       now.toISOString(),
-      new Date(now.getTime() + leaseMs * CLAIM_BATCH).toISOString(),
+      new Date(now.getTime() + leaseMs).toISOString(),
       CLAIM_BATCH,
     );
     for (const delivery of batch) {
