@@ -186,3 +186,31 @@ export function emptyAssignments(): TenantAssignments {
     pending: [],
   };
 }
+
+/** One webhook delivery of an expiry notice, as the outbox keeps it. */
+export interface NoticeDelivery {
+  /** Stable per notice (tenant, certificate, threshold): the receiver de-duplicates by it. */
+  id: string;
+  /** The exact JSON body posted (and signed) on every attempt. */
+  body: string;
+  /** Attempts that failed so far. */
+  attempts: number;
+}
+
+/**
+ * The durable outbox of webhook deliveries (DESIGN section 5): a delivery stays until it is
+ * acknowledged with a 2xx, whatever restarts in between.
+ */
+export interface NoticeOutbox {
+  /** Adds a pending delivery due at `dueAt`; an id already there (pending or delivered) is left as is. */
+  enqueueDelivery(delivery: { id: string; body: string }, dueAt: string): Promise<void>;
+  /**
+   * Up to `limit` pending deliveries due at `now`, each leased until `leaseUntil`: another
+   * drainer skips it meanwhile, and a drainer that dies mid-attempt leaves it due again then.
+   */
+  claimDueDeliveries(now: string, leaseUntil: string, limit: number): Promise<NoticeDelivery[]>;
+  /** The receiver acknowledged it: never delivered again. */
+  markDelivered(id: string, at: string): Promise<void>;
+  /** An attempt failed: records the count and when to try again. */
+  scheduleRetry(id: string, attempts: number, nextAttemptAt: string, lastError: string): Promise<void>;
+}

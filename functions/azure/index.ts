@@ -9,6 +9,7 @@ import { QUEUE_NAMES } from './adapters/queue-publisher';
 import { handleAssignmentMessage } from './handlers/assignment-queue';
 import { EXPIRY_SCAN_SCHEDULE, handleExpiryTimer } from './handlers/expiry-timer';
 import { handleHttp, httpRegistrations } from './handlers/http';
+import { handleNoticeMessage } from './handlers/notice-queue';
 
 for (const registration of httpRegistrations()) {
   app.http(registration.name, {
@@ -31,3 +32,12 @@ app.timer('expiryScanDaily', {
   schedule: EXPIRY_SCAN_SCHEDULE,
   handler: handleExpiryTimer,
 });
+
+// Expiry notices to the webhook, when one is set; the queue is the outbox (handlers/notice-queue.ts).
+if (process.env.RECCERT_WEBHOOK_URL) {
+  app.storageQueue('expiryNoticeWebhook', {
+    queueName: QUEUE_NAMES.expiryNotifications,
+    connection: 'AzureWebJobsStorage',
+    handler: handleNoticeMessage,
+  });
+}

@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { parseExpiryThresholds } from '../../shared/domain/expiry';
 import type { UploadFlow } from '../../shared/domain/types';
 import type { LogLevel } from '../../shared/logging';
+import type { WebhookSettings } from '../../shared/webhook';
 import { ConfigError, intSetting as int, readHttpLimits } from '../common/http-server';
+import { readWebhookSettings } from '../common/webhook-settings';
 
 export interface LocalConfig {
   host: string;
@@ -12,8 +14,8 @@ export interface LocalConfig {
   flow: UploadFlow;
   masterKey: string | undefined;
   expiryThresholdsDays: number[];
-  /** POSTs each expiry notification as JSON here when set. */
-  webhookUrl: string | undefined;
+  /** Where expiry notices are delivered, signed, from the outbox (undefined: no webhook). */
+  webhook: WebhookSettings | undefined;
   /** Serve GET /dev/token with an admin+decrypt token for `devTenant` (for the admin page). */
   devToken: boolean;
   devTenant: string;
@@ -43,7 +45,7 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     flow,
     masterKey: env.RECCERT_MASTER_KEY || undefined,
     expiryThresholdsDays: parseExpiryThresholds(env.RECCERT_EXPIRY_THRESHOLDS),
-    webhookUrl: env.RECCERT_WEBHOOK_URL || undefined,
+    webhook: readWebhookSettings(env),
     devToken: env.RECCERT_DEV_TOKEN === '1' || env.RECCERT_DEV_TOKEN === 'true',
     devTenant: env.RECCERT_DEV_TENANT ?? 'demo',
     scanHourUtc: int('RECCERT_SCAN_HOUR_UTC', env.RECCERT_SCAN_HOUR_UTC, 2, 0, 23),

@@ -8,7 +8,7 @@ import { chmod, mkdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
+import type { DomainEvent } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
 import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '../../shared/http/api-handler';
 import { corsMethods, corsResponseHeaders, isPreflight, preflightHeaders } from '../../shared/http/cors';
@@ -16,7 +16,7 @@ import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import { routes } from '../../shared/http/routes';
 import { jsonLogger } from '../../shared/logging';
-import type { Logger, NotificationSink } from '../../shared/ports';
+import type { Logger } from '../../shared/ports';
 import { abandonIvrAssignment, applyIvrAssignment } from '../../shared/usecases/assignments';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
@@ -33,6 +33,7 @@ import { VERSION } from '../common/version';
 import type { LocalConfig } from './config';
 import { InProcessEventQueue } from './event-queue';
 import { FileKeystore, loadOrCreateMasterKey } from './file-keystore';
+import { NoticeDeliveryLoop } from './notice-loop';
 import { SqliteCertificateRepository } from './sqlite-repository';
 
 export interface LocalRuntime {
@@ -77,28 +78,6 @@ function writeResponse(
   res.end(body);
 }
 
-class WebhookSink implements NotificationSink {
-  constructor(
-    private readonly url: string,
-    private readonly logger: Logger,
-  ) {}
-  async notify(notifications: ExpiryNotification[]): Promise<void> {
-    for (const n of notifications) {
-      try {
-        const response = await fetch(this.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(n),
-          signal: AbortSignal.timeout(5000),
-        });
-        if (!response.ok) this.logger.warn('webhook refused a notification', { status: response.status });
-      } catch (error) {
-        this.logger.warn('webhook unreachable', { error: String(error) });
-      }
-    }
-  }
-}
-
 /** Starts the local runtime. */
 export async function startLocalRuntime(
   config: LocalConfig,
@@ -125,8 +104,13 @@ export async function startLocalRuntime(
       expiryThresholdsDays: config.expiryThresholdsDays,
       defaultIvrProfile: 'record',
     },
-    ...(config.webhookUrl ? { notificationSink: new WebhookSink(config.webhookUrl, logger) } : {}),
+    ...(config.webhook ? { noticeOutbox: repo } : {}),
   };
+  // Webhook notices: the scan leaves them in the outbox table, this loop delivers them.
+  const noticeLoop = config.webhook
+    ? new NoticeDeliveryLoop(repo, config.webhook, deps.clock, logger)
+    : undefined;
+  if (config.webhook) logger.info('webhook notices enabled', { url: new URL(config.webhook.url).origin });
   events.subscribe(
     'IvrAssignmentRequested',
     (event: DomainEvent) => applyIvrAssignment(deps, event),
@@ -309,6 +293,7 @@ export async function startLocalRuntime(
       async () => {
         try {
           await runExpiryScan(deps);
+          noticeLoop?.kick();
         } catch (error) {
           logger.error('scheduled expiry scan failed', { error: String(error) });
         }
@@ -319,6 +304,7 @@ export async function startLocalRuntime(
     timer.unref();
   };
   scheduleScan();
+  noticeLoop?.start();
 
   return {
     server,
@@ -331,6 +317,7 @@ export async function startLocalRuntime(
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       await events.idle();
+      await noticeLoop?.stop();
       repo.close();
     },
   };

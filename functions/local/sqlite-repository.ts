@@ -28,6 +28,8 @@ import {
   type CertificateRepository,
   emptyAssignments,
   invalidPosition,
+  type NoticeDelivery,
+  type NoticeOutbox,
   type Page,
   type PageRequest,
 } from '../../shared/ports';
@@ -128,7 +130,7 @@ export interface SqliteRepositoryOptions {
  * `CertificateRepository` on one SQLite database file. Several processes may open the same file
  * (WAL mode); each write is one statement or one transaction.
  */
-export class SqliteCertificateRepository implements CertificateRepository {
+export class SqliteCertificateRepository implements CertificateRepository, NoticeOutbox {
   private readonly db: Database.Database;
   /** Only a connection this class opened is closed by `close()`. */
   private readonly ownsConnection: boolean;
@@ -367,6 +369,78 @@ export class SqliteCertificateRepository implements CertificateRepository {
     }[];
     return rows.map((row) => JSON.parse(row.entry) as AuditEntry);
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Webhook outbox (NoticeOutbox): a pending delivery has a `next_attempt_at`; a delivered one
+  // keeps its row with none, so a notice enqueued again (a scan re-run) is not sent twice.
+
+  private outbox: ReturnType<typeof prepareOutbox> | undefined;
+
+  /** The outbox statements; the table is created on first use, by whichever process gets there. */
+  private outboxStatements(): ReturnType<typeof prepareOutbox> {
+    this.outbox ??= prepareOutbox(this.db);
+    return this.outbox;
+  }
+
+  async enqueueDelivery(delivery: { id: string; body: string }, dueAt: string): Promise<void> {
+    this.outboxStatements().enqueue.run({ id: delivery.id, body: delivery.body, dueAt });
+  }
+
+  async claimDueDeliveries(now: string, leaseUntil: string, limit: number): Promise<NoticeDelivery[]> {
+    const stmts = this.outboxStatements();
+    return this.db
+      .transaction(() => {
+        const rows = stmts.due.all({ now, limit: Math.max(0, Math.floor(limit)) }) as {
+          id: string;
+          body: string;
+          attempts: number;
+        }[];
+        for (const row of rows) stmts.lease.run({ id: row.id, leaseUntil });
+        return rows.map((row) => ({ id: row.id, body: row.body, attempts: row.attempts }));
+      })
+      .immediate();
+  }
+
+  async markDelivered(id: string, at: string): Promise<void> {
+    this.outboxStatements().delivered.run({ id, at });
+  }
+
+  async scheduleRetry(id: string, attempts: number, nextAttemptAt: string, lastError: string): Promise<void> {
+    this.outboxStatements().retry.run({ id, attempts, nextAttemptAt, lastError: lastError.slice(0, 500) });
+  }
+}
+
+function prepareOutbox(db: Database.Database) {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS notice_outbox (
+      id TEXT PRIMARY KEY,
+      body TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at TEXT,
+      delivered_at TEXT,
+      last_error TEXT
+    );
+    CREATE INDEX IF NOT EXISTS notice_outbox_due ON notice_outbox (next_attempt_at)
+      WHERE next_attempt_at IS NOT NULL;
+  `);
+  return {
+    enqueue: db.prepare(
+      'INSERT OR IGNORE INTO notice_outbox (id, body, next_attempt_at) VALUES (@id, @body, @dueAt)',
+    ),
+    due: db.prepare(
+      `SELECT id, body, attempts FROM notice_outbox
+        WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= @now
+        ORDER BY next_attempt_at, id LIMIT @limit`,
+    ),
+    lease: db.prepare('UPDATE notice_outbox SET next_attempt_at = @leaseUntil WHERE id = @id'),
+    delivered: db.prepare(
+      'UPDATE notice_outbox SET next_attempt_at = NULL, delivered_at = @at, last_error = NULL WHERE id = @id',
+    ),
+    retry: db.prepare(
+      `UPDATE notice_outbox SET attempts = @attempts, next_attempt_at = @nextAttemptAt, last_error = @lastError
+        WHERE id = @id AND next_attempt_at IS NOT NULL`,
+    ),
+  };
 }
 
 /** A store page holds at least one item; callers bound the upper end. */

@@ -3,7 +3,8 @@
  * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`, and
  * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC, and
  * `-c corsOrigins=https://admin.example.com` (comma-separated exact origins, as
- * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin.
+ * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin, and
+ * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices.
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -31,6 +32,7 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     description: 'reccert: recording certificates and keys (AWS flow)',
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
     corsOrigins: cors.origins,
+    ...notificationEmailOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
@@ -40,6 +42,12 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
 function contextList(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   return Array.isArray(value) ? value.map(String).join(',') : String(value);
+}
+
+/** The `notificationEmail` context, if given (an empty value subscribes nobody). */
+function notificationEmailOf(app: App): { notificationEmail?: string } {
+  const value: unknown = app.node.tryGetContext('notificationEmail');
+  return typeof value === 'string' && value.trim() !== '' ? { notificationEmail: value.trim() } : {};
 }
 
 if (require.main === module) {

@@ -34,6 +34,8 @@ export interface ReccertStackProps extends StackProps {
    * `RECCERT_CORS_ORIGINS` takes (`-c corsOrigins=https://admin.example.com,...`); none: no CORS.
    */
   corsOrigins?: readonly string[];
+  /** An e-mail address subscribed to the expiry notification topic (none if unset). */
+  notificationEmail?: string;
 }
 
 /** The whole AWS deployment of reccert in one stack. */
@@ -70,6 +72,14 @@ export class ReccertStack extends Stack {
     });
     this.functions = functions.byName;
     events.scheduleExpiryScan(functions.byName['expiry-scan'], scanHourUtc);
+    if (props.notificationEmail !== undefined) {
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.notificationEmail)) {
+        throw new Error(
+          `reccert: notificationEmail must be an e-mail address, not ${JSON.stringify(props.notificationEmail)}.`,
+        );
+      }
+      events.subscribeEmail(props.notificationEmail);
+    }
     const api = new Api(this, 'Api', {
       functions: functions.byName,
       jwtIssuer: issuer.valueAsString,

@@ -7,6 +7,7 @@ import type {
   IdGenerator,
   KeyCustody,
   Logger,
+  NoticeOutbox,
   NotificationSink,
 } from '../ports';
 
@@ -29,6 +30,8 @@ export interface CoreDeps {
   logger: Logger;
   config: CoreConfig;
   notificationSink?: NotificationSink;
+  /** Where the expiry scan leaves webhook deliveries, when a webhook is configured. */
+  noticeOutbox?: NoticeOutbox;
 }
 
 /** Who did it, as written to the audit trail. */

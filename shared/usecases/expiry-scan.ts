@@ -2,6 +2,7 @@
 import { crossedThreshold, nextNotifyAt, normalizeThresholds } from '../domain/expiry';
 import type { DomainEvent, ExpiryNotification } from '../domain/types';
 import type { CoreDeps } from './deps';
+import { noticeDelivery } from './notice-delivery';
 import { domainEvent } from './trail';
 
 const PAGE_SIZE = 500;
@@ -42,6 +43,14 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
           notAfter: record.notAfter,
           createdAt: nowIso,
         };
+        // Into the outbox first: a crash before the notification is recorded leaves the cursor
+        // unmoved, so the next scan records it again under the same delivery id (kept once).
+        // Due by the wall clock, not the scan's as-of time (an operator may scan as of another).
+        if (deps.noticeOutbox)
+          await deps.noticeOutbox.enqueueDelivery(
+            noticeDelivery(notification),
+            deps.clock.now().toISOString(),
+          );
         if (await deps.repo.addNotificationOnce(notification)) {
           fresh.push(notification);
           events.push(

@@ -49,6 +49,18 @@ describe('the Azure Functions package', () => {
       [...httpRegistrations().map((r) => r.name), 'ivrAssignmentConsumer', 'expiryScanDaily'].sort(),
     );
   });
+
+  it('registers the notice queue function when a webhook is set', () => {
+    const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(bundle)})`], {
+      cwd: outDir,
+      encoding: 'utf8',
+      env: { ...process.env, RECCERT_WEBHOOK_URL: 'https://hooks.example.com/reccert' },
+    });
+    const registered = [...run.stderr.matchAll(/register function "([^"]+)"/g)].map((m) => m[1]);
+
+    expect(run.status).toBe(0);
+    expect(registered).toContain('expiryNoticeWebhook');
+  });
 });
 
 describe('the HTTP registrations', () => {

@@ -58,6 +58,8 @@ import {
   type CertificateRepository,
   emptyAssignments,
   invalidPosition,
+  type NoticeDelivery,
+  type NoticeOutbox,
   type Page,
   type PageRequest,
 } from '../../../shared/ports';
@@ -107,7 +109,7 @@ function writeStamp(): string {
 }
 
 /** `CertificateRepository` on one DynamoDB table; the client is passed in, the config read once. */
-export class DynamoDbCertificateRepository implements CertificateRepository {
+export class DynamoDbCertificateRepository implements CertificateRepository, NoticeOutbox {
   private readonly table: string;
   private readonly dueIndex: string;
 
@@ -567,7 +569,120 @@ export class DynamoDbCertificateRepository implements CertificateRepository {
         compare(a.id, b.id),
     );
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Webhook outbox (NoticeOutbox). A delivery is one item (`OUTBOX#<id>`); while pending it sits
+  // in the sparse due index under its own partition (`OUTBOX`, apart from the certificate shards
+  // the scan reads) with `dueAt` = its next attempt. Delivered, it leaves the index but stays, so
+  // the same notice enqueued again is not sent twice.
+
+  async enqueueDelivery(delivery: { id: string; body: string }, dueAt: string): Promise<void> {
+    try {
+      await callAws('The webhook outbox', () =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: {
+              ...key(outboxKey(delivery.id), OUTBOX_SK),
+              body: { S: delivery.body },
+              attempts: { N: '0' },
+              dueShard: { S: OUTBOX_SHARD },
+              dueAt: { S: dueAt },
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async claimDueDeliveries(now: string, leaseUntil: string, limit: number): Promise<NoticeDelivery[]> {
+    const out = await callAws('The webhook outbox', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: this.dueIndex,
+          KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
+          ExpressionAttributeValues: { ':shard': { S: OUTBOX_SHARD }, ':now': { S: now } },
+          Limit: Math.max(1, Math.floor(limit)),
+        }),
+      ),
+    );
+    const claimed: NoticeDelivery[] = [];
+    for (const entry of out.Items ?? []) {
+      // The index is eventually consistent: the lease is a compare-and-set on the base item, so
+      // of two drainers (or a stale index entry) exactly one gets each delivery.
+      try {
+        const updated = await callAws('The webhook outbox', () =>
+          this.client.send(
+            new UpdateItemCommand({
+              TableName: this.table,
+              Key: pick(entry, 'pk', 'sk'),
+              UpdateExpression: 'SET dueAt = :lease',
+              ConditionExpression: 'dueAt <= :now',
+              ExpressionAttributeValues: { ':lease': { S: leaseUntil }, ':now': { S: now } },
+              ReturnValues: 'ALL_NEW',
+            }),
+          ),
+        );
+        const item = updated.Attributes ?? {};
+        claimed.push({
+          id: (item.pk?.S ?? '').slice(OUTBOX_PREFIX.length),
+          body: item.body?.S ?? '',
+          attempts: Number(item.attempts?.N ?? '0'),
+        });
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    return claimed;
+  }
+
+  async markDelivered(id: string, at: string): Promise<void> {
+    await callAws('The webhook outbox', () =>
+      this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: key(outboxKey(id), OUTBOX_SK),
+          UpdateExpression: 'SET deliveredAt = :at REMOVE dueShard, dueAt, lastError',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':at': { S: at } },
+        }),
+      ),
+    );
+  }
+
+  async scheduleRetry(id: string, attempts: number, nextAttemptAt: string, lastError: string): Promise<void> {
+    try {
+      await callAws('The webhook outbox', () =>
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: key(outboxKey(id), OUTBOX_SK),
+            UpdateExpression: 'SET attempts = :attempts, dueAt = :next, lastError = :error',
+            // Never puts a delivered item back into the index.
+            ConditionExpression: 'attribute_exists(dueAt)',
+            ExpressionAttributeValues: {
+              ':attempts': { N: String(attempts) },
+              ':next': { S: nextAttemptAt },
+              ':error': { S: lastError.slice(0, 500) },
+            },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
 }
+
+const OUTBOX_PREFIX = 'OUTBOX#';
+const OUTBOX_SK = 'DLV';
+/** The due-index partition of pending deliveries (the certificate shards are `DUE#<n>`). */
+const OUTBOX_SHARD = 'OUTBOX';
+const outboxKey = (id: string) => `${OUTBOX_PREFIX}${id}`;
 
 function key(pk: string, sk: string): Item {
   return { pk: { S: pk }, sk: { S: sk } };

@@ -14,6 +14,7 @@ import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
 import { sweepOrphanKeysAfterScan } from '../../../shared/usecases/orphan-keys';
 import { once } from '../../common/once';
+import { readWebhookSettings } from '../../common/webhook-settings';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
@@ -33,13 +34,16 @@ export interface ScanClients {
 
 /** The expiry scan's deps from its clients and environment. */
 export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
-  return coreDeps(
+  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
+    tableName: requireEnv('TABLE_NAME', env),
+    dueIndexName: requireEnv('DUE_INDEX_NAME', env),
+  });
+  // With a webhook, the scan leaves each notice in the outbox; the delivery function sends it.
+  const webhook = readWebhookSettings(env);
+  const deps = coreDeps(
     'expiry-scan',
     {
-      repo: new DynamoDbCertificateRepository(clients.dynamodb, {
-        tableName: requireEnv('TABLE_NAME', env),
-        dueIndexName: requireEnv('DUE_INDEX_NAME', env),
-      }),
+      repo,
       events: new EventBridgePublisher(clients.events, { eventBusName: requireEnv('EVENT_BUS_NAME', env) }),
       notificationSink: new SnsNotificationSink(clients.sns, { topicArn: requireEnv('TOPIC_ARN', env) }),
       custody: new KmsS3Keystore(clients.kms, clients.s3, {
@@ -49,6 +53,7 @@ export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.
     },
     env,
   );
+  return webhook ? { ...deps, noticeOutbox: repo } : deps;
 }
 
 /** What a scheduled run returns (and logs): counts, not the notifications themselves. */

@@ -13,6 +13,7 @@ import type { CfnFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { flatUniqueId, StackPart } from '../logical-ids';
@@ -101,5 +102,13 @@ export class Events extends StackPart {
       schedule: ScheduleExpression.cron({ minute: '0', hour: String(hourUtc) }),
       target: new LambdaInvoke(expiryScan, { role: schedulerRole, retryAttempts: 3 }),
     });
+  }
+
+  /**
+   * Subscribes an e-mail address to the expiry topic (DESIGN section 5: notices reach people).
+   * SNS mails a confirmation link first; nothing is delivered until it is followed.
+   */
+  subscribeEmail(address: string): void {
+    this.topic.addSubscription(new EmailSubscription(address));
   }
 }
