@@ -182,7 +182,9 @@ export const SPECS = {
     path: '/v1/tenants/{tenantId}/certificates/{certificateId}/verify-key',
     summary: 'Does this private key (not stored) belong to the certificate?',
     access: tenant,
-    group: 'read',
+    // Served with upload and preview: it runs the same key validation (PEM, PKCS#8, key
+    // derivation, multipart), which the read path's bundle does not carry. It stores nothing.
+    group: 'write',
     params: CertificateParams,
     body: { schema: S.VerifyKeyBody, multipart: true, required: true },
     success: { status: 200, description: 'Whether the key matches', schema: S.VerifyKeyResult },

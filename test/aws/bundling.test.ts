@@ -74,6 +74,13 @@ describe('Lambda bundling (infra/aws/bundling.ts)', () => {
     // The read path carries no upload, CMS decryption or expiry-scan code.
     expect(read.filter((f) => /shared\/(recording|usecases\/(recordings|expiry-scan))/.test(f))).toEqual([]);
     expect(read.filter((f) => /route-groups\/(write|decrypt|operator)/.test(f))).toEqual([]);
+    // Nor key validation (verify-key is served by the write function): of shared/pki only a
+    // few constants the schemas quote may remain.
+    const readOutput = Object.values(metafiles.get('read')!.outputs).find((o) => o.entryPoint !== undefined)!;
+    const pkiBytesInRead = Object.entries(readOutput.inputs)
+      .filter(([file]) => /shared\/pki\//.test(file))
+      .reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
+    expect(pkiBytesInRead).toBeLessThan(1_000);
     // The consumer serves no HTTP route: no route specs, schemas or zod.
     expect(consumer.filter((f) => /shared\/http\/|node_modules\/zod\//.test(f))).toEqual([]);
   });

@@ -1,7 +1,7 @@
 /**
- * The read function: GET routes, health, the OpenAPI document, verify-key (which reads a
- * certificate and checks a key it is sent, storing nothing) and the API's `$default` route
- * (404/405 bodies). Its role reads the table only, so it loads the DynamoDB client and nothing
+ * The read function: GET routes, health, the OpenAPI document and the API's `$default` route
+ * (404/405 bodies). Key validation (verify-key) is served by the write function, so this bundle
+ * carries no key parsing, key derivation or multipart parser. Its role reads the table only, so it loads the DynamoDB client and nothing
  * else, and it imports only the public and read route groups (the read-path bundle budget).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';

@@ -1,9 +1,9 @@
 /**
  * Handlers of the read routes: reads of certificates, profiles, screen-recording sets,
- * notifications and audit, and verify-key (which stores nothing).
+ * notifications and audit.
  */
 import { getIvrProfile, getScreenRecording } from '../../usecases/assignments';
-import { getCertificate, listCertificates, verifyKey } from '../../usecases/certificates';
+import { getCertificate, listCertificates } from '../../usecases/certificates';
 import { decodeCursor, encodeCursor } from '../../usecases/cursor';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
@@ -20,10 +20,6 @@ export const readRoutes: AnyRoute[] = [
   withHandler(SPECS.getCertificate, async ({ deps, params }) => ({
     status: 200,
     body: await getCertificate(deps, params.tenantId!, params.certificateId!),
-  })),
-  withHandler(SPECS.verifyKey, async ({ deps, params, body }) => ({
-    status: 200,
-    body: await verifyKey(deps, params.tenantId!, params.certificateId!, body),
   })),
   withHandler(SPECS.getIvrProfile, async ({ deps, params }) => ({
     status: 200,

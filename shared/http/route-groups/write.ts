@@ -1,11 +1,19 @@
-/** Handlers of the write routes: preview and upload, delete, IVR assignment requests and screen-recording changes. */
+/**
+ * Handlers of the write routes: preview and upload, delete, IVR assignment requests and
+ * screen-recording changes, and verify-key (which stores nothing but runs the upload's key
+ * validation).
+ */
 import { changeScreenRecording, requestIvrAssignment } from '../../usecases/assignments';
 import { previewCertificate, uploadCertificate } from '../../usecases/certificate-upload';
-import { deleteCertificate } from '../../usecases/certificates';
+import { deleteCertificate, verifyKey } from '../../usecases/certificates';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
 /** The write group's routes, each with its handler. */
 export const writeRoutes: AnyRoute[] = [
+  withHandler(SPECS.verifyKey, async ({ deps, params, body }) => ({
+    status: 200,
+    body: await verifyKey(deps, params.tenantId!, params.certificateId!, body),
+  })),
   withHandler(SPECS.previewCertificate, async ({ deps, body }) => ({
     status: 200,
     body: await previewCertificate(deps, body),
