@@ -151,30 +151,17 @@ describe('DynamoDbCertificateRepository on AWS', () => {
     expect(state.appliedRequestIds).toEqual(['r1']);
   });
 
-  it('finds audit entries written before the per-certificate copies once the trail is indexed', async () => {
+  it('takes an audit entry back when its certificate copy cannot be written', async () => {
     const tenantId = uniqueTenantId();
-    const old = makeAuditEntry({ tenantId, certificateId: 'cert-old' });
-    // As earlier versions wrote it: the tenant's item only.
-    await clients.dynamodb.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          pk: { S: `TENANT#${tenantId}` },
-          sk: { S: `AUDIT#${old.at}#000000000000001000001#${old.id}` },
-          entry: { M: marshall(old) },
-        },
-      }),
+    const faulty = new DynamoDbCertificateRepository(
+      failingAt(clients.dynamodb, 'PutItemCommand', { after: 1, times: 1 }),
+      { tableName },
     );
-    await repo.appendAudit(makeAuditEntry({ tenantId, certificateId: 'cert-new' }));
-    const before = await repo.pageAudit(tenantId, { limit: 10, certificateId: 'cert-old' });
 
-    const copied = [await repo.indexAuditTrail(tenantId), await repo.indexAuditTrail(tenantId)];
+    await expect(faulty.appendAudit(makeAuditEntry({ tenantId, certificateId: 'cert-a' }))).rejects.toThrow();
 
-    expect(before.items).toEqual([]);
-    expect(copied).toEqual([1, 0]);
-    expect(await repo.pageAudit(tenantId, { limit: 10, certificateId: 'cert-old' })).toEqual({
-      items: [old],
-    });
+    expect(await repo.pageAudit(tenantId, { limit: 10 })).toEqual({ items: [] });
+    expect(await repo.pageAudit(tenantId, { limit: 10, certificateId: 'cert-a' })).toEqual({ items: [] });
   });
 
   it('reports DynamoDB throttling as UnavailableError and writes nothing', async () => {

@@ -15,19 +15,22 @@ export function throttlingError(): Error {
 
 /**
  * Returns a client that throws `error()` when a command of class `commandName` is sent (the
- * `times` first such sends; all of them by default), counting the calls it saw.
+ * `times` first such sends after the `after` first, which pass; all of them by default),
+ * counting the calls it saw.
  */
 export function failingAt<C extends { send: (...args: never[]) => unknown }>(
   client: C,
   commandName: string,
-  options: { error?: () => Error; times?: number } = {},
+  options: { error?: () => Error; times?: number; after?: number } = {},
 ): C & { sent: string[] } {
   const sent: string[] = [];
   let failuresLeft = options.times ?? Number.POSITIVE_INFINITY;
+  let passesLeft = options.after ?? 0;
   const send = async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
     const name = command.constructor.name;
     sent.push(name);
-    if (name === commandName && failuresLeft > 0) {
+    if (name === commandName && passesLeft > 0) passesLeft--;
+    else if (name === commandName && failuresLeft > 0) {
       failuresLeft--;
       throw (options.error ?? throttlingError)();
     }

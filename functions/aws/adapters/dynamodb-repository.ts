@@ -12,10 +12,9 @@
  * - `TENANT#<t>` / `NOTIF#<cert>#<threshold>`: one notification; the key itself makes it unique.
  * - `TENANT#<t>` / `AUDIT#<at>#<stamp>#<id>`: one audit entry, so a reverse query is newest first.
  * - `AUDITCERT#<t>#<certificate>` / the same sort key: a copy of each audit entry that names a
- *   certificate, written right after it, so the audit filter by certificate is one strongly
- *   consistent partition query (a GSI would be eventually consistent, against rule 12). Entries
- *   written before these copies existed (or whose copy failed) are copied by
- *   {@link DynamoDbCertificateRepository.indexAuditTrail}.
+ *   certificate, so the audit filter by certificate is one strongly
+ *   consistent partition query (a GSI would be eventually consistent, against rule 12). When the
+ *   copy cannot be written the entry is taken back and the append fails: both or neither.
  *
  * Lists are paged by the store: `ExclusiveStartKey` built from the path's tenant and the sort key
  * of the last item shown, so a position can never reach into another tenant's partition.
@@ -393,15 +392,19 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
     );
     const certificateId = entry.certificateId;
     if (certificateId === undefined) return;
-    // The trail itself is the tenant's partition; the copy is a derived view written after it
-    // (not in a transaction: one per audited action would double the write cost). If the copy
-    // fails the append fails, and `indexAuditTrail` repairs the view; a copy already there is fine.
+    // The copy is a second write, not a transaction with the entry: entries and copies are both
+    // append-only, and a failed copy is answered by taking the entry back, so the trail and the
+    // filter by certificate never disagree and the caller sees the append fail as a whole.
     try {
       await callAws('The certificate store', () =>
         this.client.send(new PutItemCommand(put(auditCertKey(entry.tenantId, certificateId)))),
       );
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (error instanceof ConditionalCheckFailedException) return;
+      await this.client
+        .send(new DeleteItemCommand({ TableName: this.table, Key: key(tenantKey(entry.tenantId), sk) }))
+        .catch(() => undefined);
+      throw error;
     }
   }
 
@@ -430,44 +433,6 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
       items: items.map((item) => unmarshall(item.entry?.M ?? {}) as AuditEntry),
       ...(next === undefined ? {} : { next }),
     };
-  }
-
-  /**
-   * Copies a tenant's audit entries that name a certificate into that certificate's partition
-   * (idempotent: a copy already there is left alone). Run once per tenant for entries written
-   * before the copies existed; new entries are copied as they are written.
-   */
-  async indexAuditTrail(tenantId: string): Promise<number> {
-    let copied = 0;
-    let after: string | undefined;
-    do {
-      const { items, next } = await this.queryPage(
-        tenantKey(tenantId),
-        AUDIT_PREFIX,
-        { limit: 100, after },
-        false,
-      );
-      for (const item of items) {
-        const certificateId = item.entry?.M?.certificateId?.S;
-        if (certificateId === undefined || item.sk === undefined) continue;
-        try {
-          await callAws('The certificate store', () =>
-            this.client.send(
-              new PutItemCommand({
-                TableName: this.table,
-                Item: { ...item, pk: { S: auditCertKey(tenantId, certificateId) } },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              }),
-            ),
-          );
-          copied++;
-        } catch (error) {
-          if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        }
-      }
-      after = next;
-    } while (after !== undefined);
-    return copied;
   }
 
   /**

@@ -364,43 +364,6 @@ export class TableCertificateRepository implements CertificateRepository {
   }
 
   /**
-   * Copies a tenant's audit entries that name a certificate into that certificate's row range
-   * (idempotent: a copy already there is left alone). Run once per tenant for entries written
-   * before the copies existed; new entries are copied as they are written.
-   */
-  async indexAuditTrail(tenantId: string): Promise<number> {
-    let copied = 0;
-    let after: string | undefined;
-    do {
-      const { rows, more } = await this.rowPage<Chunks>(
-        this.tables.audit,
-        keyPart(tenantId),
-        after ?? '',
-        after !== undefined,
-        AUDIT_ENTRY_RANGE_END,
-        100,
-      );
-      for (const row of rows) {
-        const entry = JSON.parse(joinChunks(row)) as AuditEntry;
-        if (entry.certificateId === undefined) continue;
-        const { etag: _etag, timestamp: _timestamp, ...properties } = row;
-        try {
-          await this.tables.audit.createEntity({
-            ...properties,
-            partitionKey: keyPart(tenantId),
-            rowKey: `${auditCopyPrefix(entry.certificateId)}${row.rowKey}`,
-          });
-          copied++;
-        } catch (error) {
-          if (statusOf(error) !== 409) throw toUnavailable('Table storage', error);
-        }
-      }
-      after = more ? rows[rows.length - 1]?.rowKey : undefined;
-    } while (after !== undefined);
-    return copied;
-  }
-
-  /**
    * Up to `limit` rows of one partition with row keys from `from` (exclusive when `afterFrom`)
    * below `before`, in row-key order: a keyset on the row key, which is what a continuation
    * token holds, but taken from any row, so a page may end mid-way through the service's page.

@@ -18,8 +18,7 @@
  *   partition query returns newest first without sorting. An entry that names a certificate has a
  *   second row in the same partition, `x|<certificate>|<the entry's row key>`, written in one
  *   entity-group transaction with it: the audit filter by certificate is one row-key range. Entry
- *   rows start with a digit and sort before `x|`; rows written before these copies existed are
- *   copied by `TableCertificateRepository.indexAuditTrail`.
+ *   rows start with a digit and sort before `x|`.
  *
  * Azure Table strings are limited to 64 KiB (32 K UTF-16 units), so JSON documents are stored
  * split over numbered properties (`json0`, `json1`, ...). A certificate row holds the record
