@@ -7,7 +7,10 @@ import type { Warning } from '../shared/errors';
  * `openssl x509 -nameopt RFC2253,-esc_msb` prints them (so ESC, CR and LF never reach the
  * terminal), and C1 controls (U+0080-U+009F, which some terminals obey as CSI and the like) as
  * their UTF-8 bytes `\C2\XX`, the form openssl gives bytes above 0x7F when it escapes them
- * (under -esc_msb it prints those two raw). Everything else is left as it is.
+ * (under -esc_msb it prints those two raw). Bidirectional controls (U+061C, U+200E-U+200F,
+ * U+202A-U+202E, U+2066-U+2069) are escaped the same way, as their UTF-8 bytes: they would
+ * make a terminal show a subject in another order than it is ("Trojan Source").
+ * Everything else is left as it is.
  */
 export function escapeControls(text: string): string {
   let out = '';
@@ -15,9 +18,20 @@ export function escapeControls(text: string): string {
     const code = c.charCodeAt(0);
     if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
       out += code < 0x80 ? hex(code) : `${hex(0xc2)}${hex(code)}`;
+    else if (isBidiControl(code)) out += [...Buffer.from(c, 'utf8')].map(hex).join('');
     else out += c;
   }
   return out;
+}
+
+function isBidiControl(code: number): boolean {
+  return (
+    code === 0x061c ||
+    code === 0x200e ||
+    code === 0x200f ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
 }
 
 function hex(byte: number): string {
@@ -56,15 +70,17 @@ export function warningLines(warnings: readonly Warning[]): string {
 }
 
 /**
- * Pretty JSON. JSON.stringify escapes C0 controls but leaves DEL and C1 raw; those are written as
- * \u escapes too (the same JSON value), so `--json` never sends a terminal control either.
+ * Pretty JSON. JSON.stringify escapes C0 controls but leaves DEL, C1 and the bidirectional
+ * controls raw; those are written as \u escapes too (the same JSON value), so `--json` never
+ * sends a terminal control either.
  */
 export function json(value: unknown): string {
   const text = JSON.stringify(value, null, 2);
   let out = '';
   for (const c of text) {
     const code = c.charCodeAt(0);
-    out += code >= 0x7f && code <= 0x9f ? `\\u00${code.toString(16)}` : c;
+    out +=
+      (code >= 0x7f && code <= 0x9f) || isBidiControl(code) ? `\\u${code.toString(16).padStart(4, '0')}` : c;
   }
   return `${out}\n`;
 }

@@ -96,4 +96,26 @@ describe('reccert human output with control characters in names', () => {
 
     expect(details.subjectName).toBe(CN);
   });
+
+  it('regression: escapes a right-to-left override, so a subject is never shown in another order than it is', async () => {
+    const now = new Date();
+    const { pem } = buildSelfSigned(rsaKey(), {
+      subject: [['CN', 'Recording \u202Etset\u202C Cert\u2066x\u2069']],
+      notBefore: daysFrom(now, -1),
+      notAfter: daysFrom(now, 365),
+    });
+    const dir = tempDir();
+    writeTemp(dir, 'bidi.pem', pem);
+
+    const human = await reccert(['inspect', 'bidi.pem'], { cwd: dir });
+    const machine = await reccert(['inspect', 'bidi.pem', '--json'], { cwd: dir });
+
+    expect(/^Subject Name: +(.*)$/m.exec(human.stdout)?.[1]).toBe(
+      'Recording \\E2\\80\\AEtset\\E2\\80\\AC Cert\\E2\\81\\A6x\\E2\\81\\A9',
+    );
+    expect(machine.stdout).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    expect((JSON.parse(machine.stdout) as { details: { subjectName: string } }).details.subjectName).toBe(
+      'Recording \u202Etset\u202C Cert\u2066x\u2069',
+    );
+  });
 });
