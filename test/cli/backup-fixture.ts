@@ -2,18 +2,21 @@
  * Key backups made in the test, as the service makes them: a bundle text from
  * shared/escrow/backup-bundle.ts, sealed to an escrow certificate with the project's encryptor
  * (or with `openssl cms -encrypt`). Certificates are valid around the real clock so that a running
- * service accepts them.
+ * service accepts them. And the local runtime they are restored into, with the CLI's own tokens.
  */
 import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readLocalConfig } from '../../functions/local/config';
+import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
 import type { BackupBundle, BackupEntry } from '../../shared/escrow/backup-bundle';
 import { buildSelfSigned } from '../../shared/pki/builder';
 import { createEncryptStream } from '../../shared/recording';
 import { certificateIdOf } from '../../shared/usecases/certificate-upload';
 import { daysFrom, rsaKey } from '../helpers/pki';
+import { reccert, tempDir } from './cli';
 
 export interface Made {
   id: string;
@@ -100,4 +103,29 @@ export function bundleOf(entries: BackupEntry[], extra: Partial<BackupBundle> = 
     entries,
     ...extra,
   };
+}
+
+/** A fresh local runtime (SQLite, file keystore, aws flow) on a free port. */
+export async function startRuntime(): Promise<{ runtime: LocalRuntime; dataDir: string }> {
+  const dataDir = tempDir('reccert-cli-data-');
+  const config = readLocalConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
+  return { runtime: await startLocalRuntime(config), dataDir };
+}
+
+/** A token for `tenant` with `roles`, minted by the CLI with the runtime's secret. */
+export async function cliToken(
+  dataDir: string,
+  tenant: string,
+  roles: string[] = ['admin'],
+): Promise<string> {
+  const result = await reccert([
+    'token',
+    '--tenant',
+    tenant,
+    ...roles.flatMap((r) => ['--role', r]),
+    '--data-dir',
+    dataDir,
+  ]);
+  if (result.code !== 0) throw new Error(`reccert token failed: ${result.stderr}`);
+  return result.stdout.trim();
 }

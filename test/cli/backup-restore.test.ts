@@ -1,26 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stepsInPlace } from '../../cli/backup-restore';
-import { readLocalConfig } from '../../functions/local/config';
-import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
+import type { LocalRuntime } from '../../functions/local/server';
 import { formatBackupBundle } from '../../shared/escrow/backup-bundle';
-import { bundleOf, certificate, entry, seal, writeEscrow } from './backup-fixture';
+import { bundleOf, certificate, cliToken, entry, seal, startRuntime, writeEscrow } from './backup-fixture';
 import { reccert, tempDir } from './cli';
 
 const NOW = new Date();
-
-/** A fresh local runtime (SQLite, file keystore) on a free port: the deployment restored into. */
-async function startRuntime(): Promise<{ runtime: LocalRuntime; dataDir: string }> {
-  const dataDir = tempDir('reccert-cli-data-');
-  const config = readLocalConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
-  return { runtime: await startLocalRuntime(config), dataDir };
-}
-
-async function cliToken(dataDir: string, tenant: string): Promise<string> {
-  const result = await reccert(['token', '--tenant', tenant, '--role', 'admin', '--data-dir', dataDir]);
-  expect(result.code).toBe(0);
-  return result.stdout.trim();
-}
 
 describe('reccert backup restore', () => {
   let target: { runtime: LocalRuntime; dataDir: string };

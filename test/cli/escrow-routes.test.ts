@@ -5,34 +5,11 @@
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readLocalConfig } from '../../functions/local/config';
-import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
-import { certificate, writeEscrow } from './backup-fixture';
+import type { LocalRuntime } from '../../functions/local/server';
+import { certificate, cliToken, startRuntime, writeEscrow } from './backup-fixture';
 import { errorLine, openssl, reccert, tempDir } from './cli';
 
 const NOW = new Date();
-
-async function startRuntime(): Promise<{ runtime: LocalRuntime; dataDir: string }> {
-  const dataDir = tempDir('reccert-cli-data-');
-  const config = readLocalConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
-  return { runtime: await startLocalRuntime(config), dataDir };
-}
-
-async function cliToken(dataDir: string, tenant: string): Promise<string> {
-  const result = await reccert([
-    'token',
-    '--tenant',
-    tenant,
-    '--role',
-    'admin',
-    '--role',
-    'decrypt',
-    '--data-dir',
-    dataDir,
-  ]);
-  expect(result.code).toBe(0);
-  return result.stdout.trim();
-}
 
 describe('reccert escrow and backup against the escrow routes', () => {
   let source: { runtime: LocalRuntime; dataDir: string };
@@ -43,8 +20,8 @@ describe('reccert escrow and backup against the escrow routes', () => {
   beforeAll(async () => {
     source = await startRuntime();
     fresh = await startRuntime();
-    sourceToken = await cliToken(source.dataDir, 'acme');
-    freshToken = await cliToken(fresh.dataDir, 'acme');
+    sourceToken = await cliToken(source.dataDir, 'acme', ['admin', 'decrypt']);
+    freshToken = await cliToken(fresh.dataDir, 'acme', ['admin', 'decrypt']);
   });
 
   afterAll(async () => {
