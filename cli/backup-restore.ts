@@ -33,6 +33,8 @@ export interface AssignmentResult {
 export interface ScreenResult {
   certificateIds: string[];
   added: string[];
+  /** Certificates of the set that are not on the deployment (expired, or no key in the backup). */
+  skipped: string[];
   result: 'applied' | 'in-place' | 'failed';
   code?: string;
   reason?: string;
@@ -207,6 +209,21 @@ async function restoreProfiles(
   const results: AssignmentResult[] = [];
   for (const profile of bundle.profiles) {
     const { profileId } = profile;
+    if (!present.has(profile.activeCertificateId)) {
+      // Replaying only the history would leave a replaced certificate active: recordings would
+      // be encrypted for a key the tenant retired. Leave the profile to the administrator.
+      const reason = `its active certificate ${profile.activeCertificateId} could not be restored (see its entry above); nothing is assigned on ${profileId}, so that no replaced certificate becomes active again: assign a current one yourself`;
+      for (const id of sequence(profile)) {
+        results.push({
+          profileId,
+          certificateId: id,
+          result: 'skipped',
+          code: 'ACTIVE_CERTIFICATE_NOT_RESTORED',
+          reason,
+        });
+      }
+      continue;
+    }
     const wanted: string[] = [];
     for (const id of sequence(profile)) {
       if (present.has(id)) wanted.push(id);
@@ -240,15 +257,16 @@ async function restoreScreen(
   present: ReadonlySet<string>,
 ): Promise<ScreenResult> {
   const wanted = bundle.screenRecordingCertificateIds.filter((id) => present.has(id));
+  const skipped = bundle.screenRecordingCertificateIds.filter((id) => !present.has(id));
   const current = (await callJson(service, 'GET', '/screen-recording-certificates')).body.certificateIds;
   const held = new Set(Array.isArray(current) ? current : []);
   const add = wanted.filter((id) => !held.has(id));
-  if (add.length === 0) return { certificateIds: wanted, added: [], result: 'in-place' };
+  if (add.length === 0) return { certificateIds: wanted, added: [], skipped, result: 'in-place' };
   try {
     await callJson(service, 'PATCH', '/screen-recording-certificates', { add });
-    return { certificateIds: wanted, added: add, result: 'applied' };
+    return { certificateIds: wanted, added: add, skipped, result: 'applied' };
   } catch (error) {
-    return { certificateIds: wanted, added: [], result: 'failed', ...failure(error) };
+    return { certificateIds: wanted, added: [], skipped, result: 'failed', ...failure(error) };
   }
 }
 

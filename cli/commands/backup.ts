@@ -275,6 +275,9 @@ function renderRestore(report: RestoreReport): string {
     const what = s.result === 'applied' ? `added ${s.added.join(', ')}` : s.result;
     lines.push(withReason(`Screen recording: ${what}`, s));
   }
+  if (s.skipped.length > 0) {
+    lines.push(`Screen recording: not restored ${s.skipped.join(', ')} (not on the deployment, see above)`);
+  }
   lines.push(
     report.failed > 0
       ? `${report.failed} step(s) failed; fix the cause and run the same command again.`

@@ -16,6 +16,7 @@ describe('reccert backup restore', () => {
     target = await startRuntime();
     tokens.set('acme', await cliToken(target.dataDir, 'acme'));
     tokens.set('beta', await cliToken(target.dataDir, 'beta'));
+    tokens.set('gamma', await cliToken(target.dataDir, 'gamma'));
   });
 
   afterAll(async () => {
@@ -142,6 +143,49 @@ describe('reccert backup restore', () => {
     expect(result.stdout).toMatch(new RegExp(`^IVR record: ${good.id} applied$`, 'm'));
     expect(result.stdout).toMatch(/^1 step\(s\) failed; fix the cause and run the same command again\.$/m);
     expect((await api('beta', '/ivr-profiles/record')).activeCertificateId).toBe(good.id);
+  });
+
+  it('makes no replaced certificate active again when the active one of a profile has expired', async () => {
+    const dir = tempDir();
+    const older = certificate('gamma-older', NOW);
+    const lapsed = certificate('gamma-lapsed', NOW, -400, -2);
+    writeEscrow(dir, escrow);
+    const gamma = bundleOf(
+      [
+        entry(older, { status: 'retired' }),
+        entry(lapsed, { status: 'expired', profiles: ['record'], screen: true }),
+      ],
+      {
+        tenantId: 'gamma',
+        profiles: [
+          { profileId: 'record', activeCertificateId: lapsed.id, previousCertificateIds: [older.id] },
+        ],
+        screenRecordingCertificateIds: [lapsed.id],
+      },
+    );
+    writeFileSync(join(dir, 'backup.cms'), await seal(formatBackupBundle(gamma), escrow.certPem));
+
+    const result = await restore('gamma', 'backup.cms', dir, ['--escrow-key', 'escrow.key', '--json']);
+
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.assignments).toEqual([
+      expect.objectContaining({
+        certificateId: older.id,
+        result: 'skipped',
+        code: 'ACTIVE_CERTIFICATE_NOT_RESTORED',
+      }),
+      expect.objectContaining({
+        certificateId: lapsed.id,
+        result: 'skipped',
+        code: 'ACTIVE_CERTIFICATE_NOT_RESTORED',
+      }),
+    ]);
+    expect(report.screenRecording).toMatchObject({ result: 'in-place', skipped: [lapsed.id] });
+    const profile = await fetch(`${target.runtime.url}/v1/tenants/gamma/ivr-profiles/record`, {
+      headers: { authorization: `Bearer ${tokens.get('gamma')}` },
+    });
+    expect(profile.status).toBe(404);
   });
 
   it('refuses a folder that backup open did not write', async () => {
