@@ -46,6 +46,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => require('./commands/decrypt'),
   },
   {
+    name: 'escrow',
+    summary: 'Register or show the escrow certificate every private key is also sealed to',
+    load: () => require('./commands/escrow'),
+  },
+  {
+    name: 'backup',
+    summary: 'Download, open (with the escrow key) or restore the key backup',
+    load: () => require('./commands/backup'),
+  },
+  {
     name: 'token',
     summary: 'Mint a bearer token for the local runtime',
     load: () => require('./commands/token'),

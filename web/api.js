@@ -61,20 +61,55 @@ export async function api(method, path, opts = {}) {
   } catch {
     data = null;
   }
-  if (!res.ok) {
-    const e = data?.error;
-    const err = new ApiError(
-      res.status,
-      e?.code ?? `HTTP_${res.status}`,
-      e?.message ?? `The API answered ${res.status} ${res.statusText}.`,
-      e?.details,
-    );
-    if (res.status === 401 && opts.auth !== false) {
-      session.end('Your session is no longer valid (the API answered 401). Sign in again.');
-    }
-    throw err;
-  }
+  if (!res.ok) throw refused(res, data, opts.auth !== false);
   return data;
+}
+
+/**
+ * The ApiError of a non-2xx answer whose body was `data`; a 401 to a call with a token ends the
+ * session.
+ * @param {Response} res
+ * @param {any} data
+ * @param {boolean} authed
+ */
+function refused(res, data, authed) {
+  const e = data?.error;
+  const err = new ApiError(
+    res.status,
+    e?.code ?? `HTTP_${res.status}`,
+    e?.message ?? `The API answered ${res.status} ${res.statusText}.`,
+    e?.details,
+  );
+  if (res.status === 401 && authed) {
+    session.end('Your session is no longer valid (the API answered 401). Sign in again.');
+  }
+  return err;
+}
+
+/**
+ * Reads a binary answer (a key backup) with the session's token. Rejects with ApiError as `api`.
+ * @param {string} path
+ * @param {string} accept the media type asked for
+ * @returns {Promise<Blob>}
+ */
+export async function fetchBlob(path, accept) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: accept };
+  if (session.token()) headers.Authorization = `Bearer ${session.token()}`;
+  let res;
+  try {
+    res = await fetch(base + path, { headers, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The API could not be reached. Check the connection and try again.');
+  }
+  if (res.ok) return res.blob();
+  let data = null;
+  try {
+    data = JSON.parse(await res.text());
+  } catch {
+    data = null;
+  }
+  throw refused(res, data, true);
 }
 
 /**

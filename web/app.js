@@ -13,6 +13,7 @@ import { createRouter } from './router.js';
 import { createAssignDialog } from './screens/assign.js';
 import { createCertificatesScreen } from './screens/certificates.js';
 import { createDeleteDialog } from './screens/delete.js';
+import { createEscrowScreen } from './screens/escrow.js';
 import { createNotificationsScreen } from './screens/notifications.js';
 import { createScreenRecordingScreen } from './screens/screen-recording.js';
 import { createSignIn } from './screens/sign-in.js';
@@ -41,12 +42,14 @@ const remove = createDeleteDialog({
 createUploadDialog({ uploaded: () => certificates.load() });
 const screenRecording = createScreenRecordingScreen({ store });
 const notifications = createNotificationsScreen({ store });
+const escrow = createEscrowScreen({ store });
 
 const router = createRouter({
   screens: {
     certificates: () => certificates.load(),
     'screen-recording': () => screenRecording.load(),
     notifications: () => notifications.load(),
+    escrow: () => escrow.load(),
   },
   tenantChanged: () => certificates.deselect(),
 });

@@ -5,10 +5,10 @@
 import { $, banner, clear, h } from './dom.js';
 import * as session from './session.js';
 
-/** @typedef {'certificates' | 'screen-recording' | 'notifications'} ScreenName */
+/** @typedef {'certificates' | 'screen-recording' | 'notifications' | 'escrow'} ScreenName */
 
 /** @type {ScreenName[]} */
-const SCREENS = ['certificates', 'screen-recording', 'notifications'];
+const SCREENS = ['certificates', 'screen-recording', 'notifications', 'escrow'];
 
 /** The screen the address names; the certificates by default. @returns {ScreenName} */
 function currentScreen() {

@@ -53,4 +53,14 @@
  * @property {string} createdAt
  */
 
+/**
+ * The tenant's escrow certificate (GET/PUT .../escrow-certificate).
+ * @typedef {object} EscrowCertificate
+ * @property {string} fingerprintSha256
+ * @property {string} subjectDN
+ * @property {string} notAfter
+ * @property {number} escrowedKeys how many keys are escrowed now
+ * @property {{certificateId: string, reason: string}[]} notEscrowed
+ */
+
 export {};

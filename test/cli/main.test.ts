@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errorLine, ROOT, reccert } from './cli';
 
-const COMMANDS = ['keygen', 'convert-key', 'inspect', 'upload', 'token'];
+const COMMANDS = ['keygen', 'convert-key', 'inspect', 'upload', 'escrow', 'backup', 'token'];
 
 describe('reccert', () => {
   it('lists every command in --help', async () => {
