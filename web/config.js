@@ -30,7 +30,9 @@
 //   auth.apiToken      which token goes to the API: 'access_token' or 'id_token' (the one whose
 //                      audience the API validates). Cognito: 'access_token' (API Gateway checks its
 //                      client_id); Entra: 'access_token' (audience api://<api-app-id>).
-//   auth.extraAuthParams  more authorization request parameters, e.g. { resource: '...' }.
+//   auth.extraAuthParams  more authorization request parameters, e.g. { resource: '...' }. With
+//                      'offline_access' the page asks for consent (prompt=consent, as OpenID
+//                      wants); { prompt: '' } leaves the prompt out (Entra ID grants it without).
 //   auth.claims        names of the claims (in the API token) that carry the tenant, the tenant
 //                      list and the roles; the API must map the same names (RECCERT_JWT_*_CLAIM).
 

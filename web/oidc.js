@@ -136,8 +136,10 @@ export async function startSignIn(returnTo) {
     code_challenge: challenge,
     code_challenge_method: 'S256',
   };
-  // OpenID Connect Core 11: a refresh token for offline use is granted only with consent asked for.
-  if (scopes.has('offline_access') && !params.prompt) params.prompt = 'consent';
+  // OpenID Connect Core 11: a refresh token for offline use is granted only with consent asked
+  // for. A provider that grants it without (Entra ID) is configured with extraAuthParams.prompt ''.
+  if (scopes.has('offline_access') && !Object.hasOwn(s.extraAuthParams, 'prompt')) params.prompt = 'consent';
+  if (params.prompt === '') delete params.prompt;
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({ state, nonce, verifier, returnTo }));
   location.assign(url.href);
