@@ -3,7 +3,7 @@
 // outputs) when the page is hosted apart from the API, for example beside the AWS or Azure
 // deployment. The API must then allow this page's origin (CORS).
 //
-// Shape (every field is read by the page; keep it when generating this file):
+// Shape (keep it when generating this file; a field left out of auth takes its default):
 //   apiBaseUrl         the API's base URL without the trailing /v1 and without a trailing slash,
 //                      e.g. 'https://api.example.com'; '' = the origin that serves this page.
 //   defaultIvrProfile  pre-filled in the Assign dialog.
@@ -51,23 +51,14 @@
  * @property {{tenant: string, tenants: string, roles: string}} claims
  */
 
-/** @type {{apiBaseUrl: string, defaultIvrProfile: string, pollIntervalMs: number, pollTimeoutMs: number, auth: AuthConfig}} */
+/** @type {{apiBaseUrl: string, defaultIvrProfile: string, pollIntervalMs: number, pollTimeoutMs: number, auth?: Partial<AuthConfig>}} */
 export default {
   apiBaseUrl: '',
   defaultIvrProfile: 'record',
   pollIntervalMs: 750,
   pollTimeoutMs: 60000,
-  auth: {
-    mode: 'token',
-    issuer: '',
-    clientId: '',
-    scopes: 'openid',
-    redirectUri: '',
-    postLogoutRedirectUri: '',
-    endSessionEndpoint: '',
-    logoutRedirectParam: 'post_logout_redirect_uri',
-    apiToken: 'access_token',
-    extraAuthParams: {},
-    claims: { tenant: 'tenant', tenants: 'tenants', roles: 'roles' },
-  },
+  // The auth fields left out take the defaults of web/oidc.js (token mode, scope openid, the
+  // access token to the API, the claims tenant, tenants and roles); docs/aws.md and docs/azure.md
+  // show a whole 'oidc' block.
+  auth: { mode: 'token' },
 };

@@ -37,7 +37,7 @@ const DEFAULTS = {
 
 /** The auth settings of config.js, with defaults for what a generated file leaves out. */
 export function settings() {
-  const given = /** @type {Partial<AuthConfig>} */ (config.auth ?? {});
+  const given = config.auth ?? {};
   return { ...DEFAULTS, ...given, claims: { ...DEFAULTS.claims, ...(given.claims ?? {}) } };
 }
 

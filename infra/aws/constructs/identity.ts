@@ -29,12 +29,13 @@ import {
 } from 'aws-cdk-lib/aws-cognito';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ROLE_GROUPS } from '../../../functions/aws/handlers/pre-token';
-import { EXTERNAL_MODULES, esbuildOptions, LAMBDA_ENTRIES } from '../bundling';
+import { LAMBDA_ENTRIES } from '../bundling';
 import { StackPart } from '../logical-ids';
+import { lambdaBundling } from './functions';
 
 /** Where the page lives. */
 export interface IdentityProps {
@@ -139,7 +140,7 @@ export class Identity extends StackPart {
     );
   }
 
-  /** The trigger function: bundled as every function is (bundling.ts), logging to its own group only. */
+  /** The trigger function: bundled as every function is (lambdaBundling), logging to its own group only. */
   private trigger(handlersDir: string | undefined): NodejsFunction {
     const entry = LAMBDA_ENTRIES.find((e) => e.name === 'pre-token')?.entry;
     if (entry === undefined) throw new Error('reccert: no bundling entry for the pre-token function.');
@@ -157,7 +158,6 @@ export class Identity extends StackPart {
         resources: [logGroup.logGroupArn],
       }),
     );
-    const esbuild = esbuildOptions();
     const fn = new NodejsFunction(this, 'PreTokenFunction', {
       entry:
         handlersDir === undefined
@@ -172,14 +172,8 @@ export class Identity extends StackPart {
       role,
       logGroup,
       loggingFormat: LoggingFormat.JSON,
-      bundling: {
-        minify: esbuild.minify === true,
-        target: String(esbuild.target),
-        format: OutputFormat.CJS,
-        externalModules: [...EXTERNAL_MODULES],
-        define: { ...esbuild.define },
-        forceDockerBundling: false,
-      },
+      environment: { NODE_OPTIONS: '--enable-source-maps' },
+      bundling: lambdaBundling(),
     });
     // AwsSolutions-L1: the design fixes Node.js 20 or 22 (the version the code is tested on).
     Validations.of(fn).acknowledge({
