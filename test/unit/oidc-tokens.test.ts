@@ -1,6 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import { readAuthConfig } from '../../functions/azure/auth';
+import { mintLocalToken } from '../../functions/common/local-tokens';
 import {
   jwtAuthenticator,
   mapClaims,
@@ -8,7 +12,10 @@ import {
   readOidcIssuer,
 } from '../../functions/common/oidc-tokens';
 import { readLocalConfig } from '../../functions/local/config';
+import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
 import type { ApiRequest } from '../../shared/http/api-handler';
+import { jsonLogger } from '../../shared/logging';
+import { tempDir } from '../helpers/pki';
 
 const NOW = () => Math.floor(Date.now() / 1000);
 
@@ -100,5 +107,65 @@ describe('jwtAuthenticator with mapped claim names', () => {
     ).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
     });
+  });
+});
+
+describe('the local runtime with an external issuer (RECCERT_JWT_*)', () => {
+  const issuer = 'https://idp.example/';
+  const audience = 'urn:reccert:api';
+  const provider = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  let jwks: Server;
+  let runtime: LocalRuntime;
+
+  beforeAll(async () => {
+    const jwk = { ...(await exportJWK(provider.publicKey)), kid: 'idp', alg: 'RS256', use: 'sig' };
+    jwks = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+    const config = readLocalConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: join(tempDir(), 'data'),
+      LOG_LEVEL: 'silent',
+      RECCERT_JWT_ISSUER: issuer,
+      RECCERT_JWT_AUDIENCE: audience,
+      RECCERT_JWKS_URI: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/keys`,
+      RECCERT_JWT_TENANT_CLAIM: 'org',
+    });
+    runtime = await startLocalRuntime(config, jsonLogger('silent'));
+  });
+  afterAll(async () => {
+    await runtime?.close();
+    await new Promise((r) => jwks.close(r));
+  });
+
+  const sign = (key: Parameters<SignJWT['sign']>[0], alg = 'RS256') =>
+    new SignJWT({ org: 'acme', roles: ['decrypt'] })
+      .setProtectedHeader({ alg, kid: 'idp' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject('idp-user')
+      .setExpirationTime(NOW() + 300)
+      .sign(key);
+  const list = async (token: string) =>
+    (
+      await fetch(`${runtime.url}/v1/tenants/acme/certificates`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).status;
+
+  it("accepts the provider's tokens with the mapped tenant claim, and its own tokens as before", async () => {
+    expect(await list(await sign(provider.privateKey))).toBe(200);
+    expect(
+      await list(await mintLocalToken(runtime.tokenSecret, { tenants: ['acme'], roles: ['decrypt'] })),
+    ).toBe(200);
+  });
+
+  it("refuses a token signed with another key, and an HS256 token that claims the provider's issuer", async () => {
+    expect(await list(await sign(stranger.privateKey))).toBe(401);
+    expect(await list(await sign(randomBytes(32), 'HS256'))).toBe(401);
   });
 });
