@@ -38,7 +38,10 @@ export const tenantPath = (suffix) => `/v1/tenants/${encodeURIComponent(session.
 export async function api(method, path, opts = {}) {
   /** @type {Record<string, string>} */
   const headers = { Accept: 'application/json' };
-  if (opts.auth !== false && session.token()) headers.Authorization = `Bearer ${session.token()}`;
+  if (opts.auth !== false && session.token()) {
+    // An OpenID session renews a token about to expire before it is sent.
+    headers.Authorization = `Bearer ${await session.freshToken()}`;
+  }
   /** @type {BodyInit | undefined} */
   let body;
   if (opts.json !== undefined) {

@@ -74,7 +74,7 @@ export function createRouter({ screens, tenantChanged }) {
     tenantChanged();
     route();
   });
-  $('sign-out').addEventListener('click', () => session.end());
+  $('sign-out').addEventListener('click', () => session.signOut());
 
   return { renderChrome, route };
 }

@@ -6,6 +6,8 @@
  * - `jwt` (default): a bearer JWT verified with jose against the identity provider's JWKS
  *   (`RECCERT_JWKS_URI`), issuer `RECCERT_JWT_ISSUER` and audience `RECCERT_JWT_AUDIENCE`;
  *   asymmetric algorithms only, so a token can never be "signed" with a public key as an HMAC secret.
+ *   Entra ID names no claim `tenant`: `RECCERT_JWT_TENANT_CLAIM` / `_TENANTS_CLAIM` / `_ROLES_CLAIM`
+ *   say which claims carry the tenant(s) and roles (functions/common/oidc-tokens.ts; docs/azure.md).
  * - `appservice`: App Service authentication ("Easy Auth") validated the token in front of the
  *   app and passes the principal as the `x-ms-client-principal` header (base64 JSON with a
  *   claims array). Use it only with authentication required on the Function App: App Service then
@@ -13,31 +15,29 @@
  * - `local` (development only): the HS256 tokens of the local runtime, with the secret in the data
  *   directory (`npx reccert token`), so `npm run start:azure` takes the same tokens as `npm start`.
  */
-import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { Principal } from '../../shared/domain/types';
 import { AuthError } from '../../shared/errors';
-import { type ApiRequest, type Authenticator, bearerToken } from '../../shared/http/api-handler';
-import { MAX_CLOCK_SKEW_SECONDS, principalFromClaims } from '../../shared/http/auth';
+import type { Authenticator } from '../../shared/http/api-handler';
+import { principalFromClaims } from '../../shared/http/auth';
 import { loadOrCreateTokenSecret, verifyLocalToken } from '../common/local-tokens';
+import {
+  type ClaimNames,
+  DEFAULT_CLAIM_NAMES,
+  jwtAuthenticator,
+  type OidcIssuerConfig,
+  oidcAuthenticator,
+  readClaimNames,
+  readOidcIssuer,
+  requireBearer,
+} from '../common/oidc-tokens';
+
+export { jwtAuthenticator };
 
 /** How the Azure runtime authenticates callers. */
 export type AzureAuthConfig =
-  | { mode: 'jwt'; jwksUri: string; issuer: string; audience: string }
-  | { mode: 'appservice' }
+  | ({ mode: 'jwt' } & OidcIssuerConfig)
+  | { mode: 'appservice'; claimNames: ClaimNames }
   | { mode: 'local'; dataDir: string };
-
-/** Algorithms a JWKS-verified token may use (never HS*, never none). */
-const ASYMMETRIC_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-];
 
 /** The App Service header that carries the authenticated principal. */
 export const CLIENT_PRINCIPAL_HEADER = 'x-ms-client-principal';
@@ -49,83 +49,40 @@ const SUBJECT_CLAIM_TYPES = [
   'http://schemas.microsoft.com/identity/claims/objectidentifier',
   'oid',
 ];
-const ROLE_CLAIM_TYPES = ['roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+const ROLE_CLAIM_TYPE_URI = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role';
 
 /** Reads the auth settings from `env` (once, at start-up); throws naming what is missing. */
 export function readAuthConfig(env: NodeJS.ProcessEnv = process.env): AzureAuthConfig {
   const mode = (env.RECCERT_AUTH_MODE ?? 'jwt').trim() || 'jwt';
-  if (mode === 'appservice') return { mode };
+  if (mode === 'appservice') return { mode, claimNames: readClaimNames(env) };
   if (mode === 'local') {
     const dataDir = env.DATA_DIR?.trim();
     if (!dataDir) throw new Error('RECCERT_AUTH_MODE=local needs DATA_DIR (where token.secret is kept).');
     return { mode, dataDir };
   }
   if (mode !== 'jwt') throw new Error(`RECCERT_AUTH_MODE must be jwt, appservice or local (got '${mode}').`);
-  const missing = ['RECCERT_JWKS_URI', 'RECCERT_JWT_ISSUER', 'RECCERT_JWT_AUDIENCE'].filter(
-    (name) => !env[name]?.trim(),
-  );
-  if (missing.length > 0) throw new Error(`RECCERT_AUTH_MODE=jwt needs ${missing.join(', ')}.`);
-  const jwksUri = env.RECCERT_JWKS_URI!.trim();
-  const url = new URL(jwksUri);
-  // Keys fetched over plain http could be swapped on the way; only a loopback test server may use it.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
-    throw new Error('RECCERT_JWKS_URI must be an https URL.');
+  const issuer = readOidcIssuer(env);
+  if (!issuer) {
+    throw new Error(
+      'RECCERT_AUTH_MODE=jwt needs RECCERT_JWKS_URI, RECCERT_JWT_ISSUER, RECCERT_JWT_AUDIENCE.',
+    );
   }
-  return {
-    mode,
-    jwksUri,
-    issuer: env.RECCERT_JWT_ISSUER!.trim(),
-    audience: env.RECCERT_JWT_AUDIENCE!.trim(),
-  };
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+  return { mode, ...issuer };
 }
 
 /** Builds the authenticator for `config` (the JWKS is fetched lazily and cached by jose). */
 export function createAuthenticator(config: AzureAuthConfig): Authenticator {
   switch (config.mode) {
     case 'jwt':
-      return jwtAuthenticator(createRemoteJWKSet(new URL(config.jwksUri)), config.issuer, config.audience);
+      return oidcAuthenticator(config);
     case 'appservice':
-      return async (request) => principalFromAppService(request.headers[CLIENT_PRINCIPAL_HEADER]);
+      return async (request) =>
+        principalFromAppService(request.headers[CLIENT_PRINCIPAL_HEADER], config.claimNames);
     case 'local': {
       const secret = loadOrCreateTokenSecret(config.dataDir);
       return async (request) => verifyLocalToken(secret, requireBearer(request));
     }
   }
-}
-
-function requireBearer(request: ApiRequest): string {
-  const token = bearerToken(request.headers);
-  if (!token)
-    throw new AuthError('UNAUTHORIZED', 'A bearer token is required (Authorization: Bearer <token>).');
-  return token;
-}
-
-/** Verifies bearer JWTs with `keys` (a JWKS), the issuer and the audience. */
-export function jwtAuthenticator(keys: JWTVerifyGetKey, issuer: string, audience: string): Authenticator {
-  return async (request) => {
-    const token = requireBearer(request);
-    let payload: Record<string, unknown>;
-    const now = new Date();
-    try {
-      ({ payload } = await jwtVerify(token, keys, {
-        issuer,
-        audience,
-        algorithms: ASYMMETRIC_ALGORITHMS,
-        requiredClaims: ['exp'],
-        // jose's own time checks only as loose as the shared ones, which decide.
-        clockTolerance: MAX_CLOCK_SKEW_SECONDS,
-        currentDate: now,
-      }));
-    } catch (error) {
-      // The reason (expired, wrong audience, unknown key) stays in the cause, not in the answer.
-      throw new AuthError('UNAUTHORIZED', 'The bearer token is invalid or expired.', { cause: error });
-    }
-    return principalFromClaims(payload, { transport: 'jwt', now });
-  };
 }
 
 interface ClientPrincipal {
@@ -139,7 +96,10 @@ interface ClientPrincipal {
  * becomes a claims object (a type given several times becomes a list) and goes through the same
  * `principalFromClaims` as a JWT's payload.
  */
-export function principalFromAppService(header: string | undefined): Principal {
+export function principalFromAppService(
+  header: string | undefined,
+  claimNames: ClaimNames = DEFAULT_CLAIM_NAMES,
+): Principal {
   if (!header) {
     throw new AuthError('UNAUTHORIZED', 'Sign in first: App Service authentication sent no principal.');
   }
@@ -159,15 +119,20 @@ export function principalFromAppService(header: string | undefined): Principal {
   }
   const first = (types: string[]) => types.map((t) => byType.get(t)?.[0]).find((v) => v !== undefined);
   const all = (types: string[]) => types.flatMap((t) => byType.get(t) ?? []);
+  // The platform's own role claim types count only while roles are not mapped to another claim.
   const roleTypes =
-    typeof principal.role_typ === 'string' ? [...ROLE_CLAIM_TYPES, principal.role_typ] : ROLE_CLAIM_TYPES;
+    claimNames.roles !== DEFAULT_CLAIM_NAMES.roles
+      ? [claimNames.roles]
+      : typeof principal.role_typ === 'string'
+        ? ['roles', ROLE_CLAIM_TYPE_URI, principal.role_typ]
+        : ['roles', ROLE_CLAIM_TYPE_URI];
   // A `roles`/`tenants` claim may itself be a JSON array in a single value.
   const spread = (values: string[]) => values.flatMap((v) => (v.startsWith('[') ? parseList(v) : [v]));
   // The platform validated the token and its times; the header does not carry them.
   return principalFromClaims(
     {
       sub: first(SUBJECT_CLAIM_TYPES),
-      tenants: spread(all(['tenant', 'tenants'])),
+      tenants: spread(all([claimNames.tenant, claimNames.tenants])),
       roles: [...new Set(spread(all(roleTypes)))],
     },
     { transport: 'app-service', now: new Date() },

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { Principal, Role } from '../../shared/domain/types';
 import { AuthError } from '../../shared/errors';
 import { MAX_CLOCK_SKEW_SECONDS, principalFromClaims } from '../../shared/http/auth';
@@ -84,5 +84,14 @@ export async function verifyLocalToken(secret: Buffer, token: string, now = new 
         cause: error,
       },
     );
+  }
+}
+
+/** Whether `token` claims to be a local (HS256) token; it says nothing about its validity. */
+export function isLocalTokenShape(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).alg === 'HS256';
+  } catch {
+    return true;
   }
 }

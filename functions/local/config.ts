@@ -5,6 +5,7 @@ import type { UploadFlow } from '../../shared/domain/types';
 import type { LogLevel } from '../../shared/logging';
 import type { WebhookSettings } from '../../shared/webhook';
 import { ConfigError, intSetting as int, readHttpLimits } from '../common/http-server';
+import { type OidcIssuerConfig, readOidcIssuer } from '../common/oidc-tokens';
 import { readWebhookSettings } from '../common/webhook-settings';
 
 export interface LocalConfig {
@@ -29,6 +30,11 @@ export interface LocalConfig {
   bodyIdleTimeoutMs: number;
   /** Origins whose pages may call the API (CORS); empty: no CORS headers. */
   corsOrigins: readonly string[];
+  /**
+   * An OpenID Connect provider whose tokens are accepted besides the local HS256 ones
+   * (`RECCERT_JWT_ISSUER`, `RECCERT_JWT_AUDIENCE`, `RECCERT_JWKS_URI` and the claim names).
+   */
+  oidc: OidcIssuerConfig | undefined;
 }
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {
@@ -52,5 +58,14 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     logLevel: level,
     webDir: resolve(env.RECCERT_WEB_DIR ?? resolve(__dirname, '../../web')),
     ...readHttpLimits(env),
+    oidc: readOidc(env),
   };
+}
+
+function readOidc(env: NodeJS.ProcessEnv): OidcIssuerConfig | undefined {
+  try {
+    return readOidcIssuer(env);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }

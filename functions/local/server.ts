@@ -27,7 +27,13 @@ import {
   limitIdleConnections,
   lingerOnPendingBody,
 } from '../common/http-server';
-import { loadOrCreateTokenSecret, mintLocalToken, verifyLocalToken } from '../common/local-tokens';
+import {
+  isLocalTokenShape,
+  loadOrCreateTokenSecret,
+  mintLocalToken,
+  verifyLocalToken,
+} from '../common/local-tokens';
+import { oidcAuthenticator } from '../common/oidc-tokens';
 import { msUntilNextScan } from '../common/schedule';
 import { VERSION } from '../common/version';
 import type { LocalConfig } from './config';
@@ -120,6 +126,7 @@ export async function startLocalRuntime(
   // Before any request (one process owns a data directory), so no upload is in flight.
   await sweepOrphanKeys(deps, { minAgeMs: 0 });
 
+  const oidc = config.oidc ? oidcAuthenticator(config.oidc) : undefined;
   let openApi: unknown;
   const handle = createApiHandler({
     deps,
@@ -132,6 +139,9 @@ export async function startLocalRuntime(
           'UNAUTHORIZED',
           'A bearer token is required (Authorization: Bearer <token>; npx reccert token).',
         );
+      // Each verifier takes only its own algorithms (HS256 with the local secret; asymmetric with
+      // the provider's JWKS), so choosing by the unverified header cannot mix them up.
+      if (oidc && !isLocalTokenShape(token)) return oidc(request);
       return verifyLocalToken(tokenSecret, token);
     },
     streamResponses: true,

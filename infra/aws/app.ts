@@ -1,10 +1,14 @@
 /**
  * The CDK app (`cdk.json`: `npx tsx infra/aws/app.ts`). `npx cdk synth` works offline; deploy
- * with `npx cdk deploy --parameters JwtIssuer=https://... --parameters JwtAudience=...`, and
+ * with `npx cdk deploy` (or `--parameters JwtIssuer=https://... --parameters JwtAudience=...` for
+ * another identity provider than the stack's Cognito user pool), and
  * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC, and
  * `-c corsOrigins=https://admin.example.com` (comma-separated exact origins, as
  * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin, and
- * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices.
+ * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices, and
+ * `-c adminPageUrls=https://admin.example.com/` (the admin page's addresses, for its Cognito app
+ * client) and `-c authDomainPrefix=` (the Cognito sign-in domain). Without JwtIssuer the API
+ * trusts the stack's Cognito user pool.
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -33,6 +37,7 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
     corsOrigins: cors.origins,
     ...notificationEmailOf(app),
+    ...signInOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
@@ -48,6 +53,19 @@ function contextList(value: unknown): string | undefined {
 function notificationEmailOf(app: App): { notificationEmail?: string } {
   const value: unknown = app.node.tryGetContext('notificationEmail');
   return typeof value === 'string' && value.trim() !== '' ? { notificationEmail: value.trim() } : {};
+}
+
+/** The `adminPageUrls` (comma-separated) and `authDomainPrefix` contexts, if given. */
+function signInOf(app: App): { adminPageUrls?: string[]; authDomainPrefix?: string } {
+  const urls = contextList(app.node.tryGetContext('adminPageUrls'))
+    ?.split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  const prefix: unknown = app.node.tryGetContext('authDomainPrefix');
+  return {
+    ...(urls && urls.length > 0 ? { adminPageUrls: urls } : {}),
+    ...(typeof prefix === 'string' && prefix.trim() !== '' ? { authDomainPrefix: prefix.trim() } : {}),
+  };
 }
 
 if (require.main === module) {

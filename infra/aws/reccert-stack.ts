@@ -1,20 +1,30 @@
 /**
  * The AWS deployment of reccert (DESIGN sections 2, 5, 7), composed of its parts
  * (infra/aws/constructs/): key custody (KMS + S3), metadata (DynamoDB), events (EventBridge, SQS,
- * SNS, the Scheduler schedule of the expiry scan), the Lambda functions with each one's IAM, and
- * the HTTP API with its JWT authorizer.
+ * SNS, the Scheduler schedule of the expiry scan), the Lambda functions with each one's IAM, the
+ * Cognito user pool of the admin page, and the HTTP API with its JWT authorizer.
  *
  * The parts group resources for the reader only: logical ids stay those of the flat stack they
  * were written in first, so an update never replaces a deployed table, bucket or key
  * (logical-ids.ts).
  */
-import { type CfnElement, CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  CfnCondition,
+  type CfnElement,
+  CfnOutput,
+  CfnParameter,
+  CfnRule,
+  Fn,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { Api } from './constructs/api';
 import { Custody } from './constructs/custody';
 import { Events } from './constructs/events';
 import { FUNCTION_NAMES, type FunctionName, Functions } from './constructs/functions';
+import { defaultDomainPrefix, Identity } from './constructs/identity';
 import { Metadata } from './constructs/metadata';
 import { flatLogicalId } from './logical-ids';
 
@@ -36,6 +46,13 @@ export interface ReccertStackProps extends StackProps {
   corsOrigins?: readonly string[];
   /** An e-mail address subscribed to the expiry notification topic (none if unset). */
   notificationEmail?: string;
+  /**
+   * The admin page's addresses, the callback and sign-out URLs of its Cognito app client
+   * (`-c adminPageUrls=https://admin.example.com/`); default http://localhost:8080/.
+   */
+  adminPageUrls?: readonly string[];
+  /** The Cognito domain prefix of the sign-in pages (`-c authDomainPrefix=`); default reccert-<account>. */
+  authDomainPrefix?: string;
 }
 
 /** The whole AWS deployment of reccert in one stack. */
@@ -52,13 +69,16 @@ export class ReccertStack extends Stack {
 
     const issuer = new CfnParameter(this, 'JwtIssuer', {
       type: 'String',
-      description: 'Issuer (iss) of the access tokens, e.g. https://login.example.com/ (must be HTTPS).',
-      allowedPattern: '^https://.+',
+      description:
+        "Issuer (iss) of the access tokens, e.g. https://login.example.com/ (must be HTTPS); empty: the stack's Cognito user pool.",
+      allowedPattern: '^(https://.+)?$',
+      default: '',
     });
     const audience = new CfnParameter(this, 'JwtAudience', {
       type: 'String',
-      description: 'Audience (aud) the access tokens must carry.',
-      minLength: 1,
+      description:
+        "Audience (aud) the access tokens must carry (with JwtIssuer); empty: the admin page's app client.",
+      default: '',
     });
 
     const custody = new Custody(this, 'Custody');
@@ -80,10 +100,33 @@ export class ReccertStack extends Stack {
       }
       events.subscribeEmail(props.notificationEmail);
     }
+    const identity = new Identity(this, 'Identity', {
+      pageUrls: props.adminPageUrls ?? ['http://localhost:8080/'],
+      domainPrefix: props.authDomainPrefix ?? defaultDomainPrefix(this),
+      handlersDir: props.handlersDir,
+    });
+    // The authorizer trusts the user pool unless the deployer names another issuer.
+    const ownIssuer = new CfnCondition(this, 'OwnJwtIssuer', {
+      expression: Fn.conditionNot(Fn.conditionEquals(issuer.valueAsString, '')),
+    });
+    new CfnRule(this, 'JwtAudienceWithIssuer', {
+      ruleCondition: ownIssuer.expression,
+      assertions: [
+        {
+          assert: Fn.conditionNot(Fn.conditionEquals(audience.valueAsString, '')),
+          assertDescription: 'JwtAudience is required with JwtIssuer.',
+        },
+      ],
+    });
     const api = new Api(this, 'Api', {
       functions: functions.byName,
-      jwtIssuer: issuer.valueAsString,
-      jwtAudience: audience.valueAsString,
+      jwtIssuer: Fn.conditionIf(ownIssuer.logicalId, issuer.valueAsString, identity.issuer).toString(),
+      // Cognito access tokens carry no aud: API Gateway checks their client_id against the audience.
+      jwtAudience: Fn.conditionIf(
+        ownIssuer.logicalId,
+        audience.valueAsString,
+        identity.client.userPoolClientId,
+      ).toString(),
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
     });
 
@@ -93,6 +136,11 @@ export class ReccertStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: events.bus.eventBusName });
     new CfnOutput(this, 'ExpiryTopicArn', { value: events.topic.topicArn });
     new CfnOutput(this, 'AssignmentDeadLetterAlarmName', { value: events.deadLetterAlarm.alarmName });
+    // For the admin page's config.js (auth.issuer, auth.clientId, auth.endSessionEndpoint).
+    new CfnOutput(this, 'UserPoolId', { value: identity.userPool.userPoolId });
+    new CfnOutput(this, 'AuthIssuer', { value: identity.issuer });
+    new CfnOutput(this, 'AdminPageClientId', { value: identity.client.userPoolClientId });
+    new CfnOutput(this, 'AuthDomainUrl', { value: identity.domainUrl });
   }
 
   /** Logical ids as in the flat stack, whatever part a resource is grouped in (logical-ids.ts). */

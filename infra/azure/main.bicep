@@ -8,6 +8,7 @@
 // azd samples do): network, monitoring, storage, keyvault, functionapp, identity-rbac.
 //
 // Deploy: az deployment group create -g <rg> -f infra/azure/main.bicep -p jwtIssuer=... jwtAudience=... jwksUri=...
+// (and jwtTenantClaim=... where the identity provider names the tenant claim otherwise; docs/azure.md)
 
 targetScope = 'resourceGroup'
 
@@ -27,6 +28,15 @@ param jwtAudience string
 
 @description('JWKS URL of the token issuer.')
 param jwksUri string
+
+@description('Claim of the bearer JWT that carries the tenant id (Entra ID: a directory extension, e.g. extn.reccertTenant; docs/azure.md).')
+param jwtTenantClaim string = 'tenant'
+
+@description('Claim of the bearer JWT that carries a list of tenant ids.')
+param jwtTenantsClaim string = 'tenants'
+
+@description('Claim of the bearer JWT that carries the roles admin, decrypt, operator (Entra ID app roles: roles).')
+param jwtRolesClaim string = 'roles'
 
 @description('Exact origins (scheme://host[:port]) whose pages may call the API, e.g. the admin page\'s; empty: no CORS. A wildcard is refused: bearer tokens are credentials.')
 param corsOrigins array = []
@@ -117,6 +127,9 @@ module functionApp 'modules/functionapp.bicep' = {
     jwtIssuer: jwtIssuer
     jwtAudience: jwtAudience
     jwksUri: jwksUri
+    jwtTenantClaim: jwtTenantClaim
+    jwtTenantsClaim: jwtTenantsClaim
+    jwtRolesClaim: jwtRolesClaim
     maximumInstanceCount: maximumInstanceCount
     corsOrigins: corsOrigins
   }

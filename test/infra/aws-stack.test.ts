@@ -17,7 +17,11 @@ interface Statement {
 const ROOT = path.resolve(__dirname, '..', '..');
 let outdir: string;
 let template: Template;
-let raw: { Resources: Record<string, { Type: string; Properties: Json; DeletionPolicy?: string }> };
+let raw: {
+  Resources: Record<string, { Type: string; Properties: Json; DeletionPolicy?: string }>;
+  Conditions?: Record<string, unknown>;
+  Rules?: Record<string, unknown>;
+};
 let logicalIds: Record<FunctionName, string>;
 
 beforeAll(() => {
@@ -500,13 +504,34 @@ describe('ReccertStack (AWS CDK)', () => {
   });
 
   describe('HTTP API', () => {
-    it('validates JWTs with the issuer and audience given as parameters', () => {
-      template.hasParameter('JwtIssuer', { Type: 'String' });
-      template.hasParameter('JwtAudience', { Type: 'String' });
+    it("validates JWTs from the stack's Cognito user pool, or from the issuer and audience given as parameters", () => {
+      template.hasParameter('JwtIssuer', { Type: 'String', Default: '' });
+      template.hasParameter('JwtAudience', { Type: 'String', Default: '' });
+      const pool = Object.keys(template.findResources('AWS::Cognito::UserPool'))[0];
+      const client = Object.keys(template.findResources('AWS::Cognito::UserPoolClient'))[0];
       template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
         AuthorizerType: 'JWT',
-        JwtConfiguration: { Issuer: { Ref: 'JwtIssuer' }, Audience: [{ Ref: 'JwtAudience' }] },
+        JwtConfiguration: {
+          Issuer: {
+            'Fn::If': [
+              'OwnJwtIssuer',
+              { Ref: 'JwtIssuer' },
+              {
+                'Fn::Join': [
+                  '',
+                  ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: pool }],
+                ],
+              },
+            ],
+          },
+          // Cognito access tokens carry client_id instead of aud; API Gateway checks it against these.
+          Audience: [{ 'Fn::If': ['OwnJwtIssuer', { Ref: 'JwtAudience' }, { Ref: client }] }],
+        },
       });
+      expect(raw.Conditions?.OwnJwtIssuer).toEqual({
+        'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'JwtIssuer' }, ''] }],
+      });
+      expect(JSON.stringify(raw.Rules?.JwtAudienceWithIssuer)).toContain('JwtAudience');
     });
 
     it('requires the JWT on every route except health, the OpenAPI document and $default', () => {
@@ -567,6 +592,98 @@ describe('ReccertStack (AWS CDK)', () => {
         DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 }),
         AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
       });
+    });
+  });
+
+  describe('sign-in (Cognito)', () => {
+    it('keeps admins in a Plus pool with enforced threat protection, TOTP MFA, a strong password policy and no self sign-up', () => {
+      template.resourceCountIs('AWS::Cognito::UserPool', 1);
+      template.hasResource('AWS::Cognito::UserPool', {
+        DeletionPolicy: 'Retain',
+        Properties: Match.objectLike({
+          UserPoolTier: 'PLUS',
+          UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
+          MfaConfiguration: 'ON',
+          EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+          AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+          DeletionProtection: 'ACTIVE',
+          Policies: {
+            PasswordPolicy: Match.objectLike({
+              MinimumLength: 12,
+              RequireLowercase: true,
+              RequireUppercase: true,
+              RequireNumbers: true,
+              RequireSymbols: true,
+            }),
+          },
+          Schema: [Match.objectLike({ Name: 'tenant', AttributeDataType: 'String', Mutable: true })],
+        }),
+      });
+    });
+
+    it('gives the admin page a public app client: authorization code only, no secret, its URLs, and no write to the tenant', () => {
+      template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+        GenerateSecret: false,
+        AllowedOAuthFlows: ['code'],
+        AllowedOAuthFlowsUserPoolClient: true,
+        AllowedOAuthScopes: ['openid', 'email', 'profile'],
+        CallbackURLs: ['http://localhost:8080/'],
+        LogoutURLs: ['http://localhost:8080/'],
+        SupportedIdentityProviders: ['COGNITO'],
+        PreventUserExistenceErrors: 'ENABLED',
+        EnableTokenRevocation: true,
+      });
+      const client = Object.values(template.findResources('AWS::Cognito::UserPoolClient'))[0];
+      expect(client?.Properties.WriteAttributes).not.toContain('custom:tenant');
+      expect(client?.Properties.ReadAttributes).toContain('custom:tenant');
+    });
+
+    it('takes the page addresses from the adminPageUrls context and refuses a plain-http one', () => {
+      const { stack } = buildApp({
+        context: { adminPageUrls: 'https://admin.example.com/', 'aws:cdk:bundling-stacks': [] },
+      });
+      Template.fromStack(stack).hasResourceProperties('AWS::Cognito::UserPoolClient', {
+        CallbackURLs: ['https://admin.example.com/'],
+        LogoutURLs: ['https://admin.example.com/'],
+      });
+      expect(() =>
+        buildApp({ context: { adminPageUrls: 'http://admin.example.com/', 'aws:cdk:bundling-stacks': [] } }),
+      ).toThrow(/adminPageUrls must be https/);
+    });
+
+    it('has the groups admin, decrypt and operator', () => {
+      const groups = Object.values(template.findResources('AWS::Cognito::UserPoolGroup')).map(
+        (g) => g.Properties.GroupName,
+      );
+      expect(groups.sort()).toEqual(['admin', 'decrypt', 'operator']);
+    });
+
+    it('runs the V2_0 pre token generation trigger, a function that may only write its own logs', () => {
+      const [pool] = resourcesOf('AWS::Cognito::UserPool');
+      if (pool === undefined) throw new Error('no user pool');
+      const trigger = (pool[1].Properties.LambdaConfig as { PreTokenGenerationConfig: Json })
+        .PreTokenGenerationConfig;
+      expect(trigger.LambdaVersion).toBe('V2_0');
+      const fnId = (trigger.LambdaArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const fn = raw.Resources[fnId];
+      if (fn === undefined) throw new Error('no trigger function');
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 5 });
+      const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const actions = resourcesOf('AWS::IAM::Policy')
+        .filter(([, p]) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+        .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+        .flatMap((s) => s.Action);
+      expect(actions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Principal: 'cognito-idp.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      });
+    });
+
+    it('outputs what the admin page needs: issuer, client id and the sign-in domain', () => {
+      for (const name of ['UserPoolId', 'AuthIssuer', 'AdminPageClientId', 'AuthDomainUrl']) {
+        template.hasOutput(name, {});
+      }
     });
   });
 

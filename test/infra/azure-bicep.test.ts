@@ -133,6 +133,22 @@ describe('infra/azure (main.bicep and its modules)', () => {
     expect(source).toMatch(/name: 'RECCERT_CORS_ORIGINS'\s*value: join\(corsOrigins, ','\)/);
   });
 
+  it('gives the app the issuer, audience, JWKS URI and the claim names of its tokens as settings', () => {
+    const main = fs.readFileSync(MAIN, 'utf8');
+    expect(main).toMatch(/^param jwtTenantClaim string = 'tenant'$/m);
+    expect(main).toMatch(/^param jwtRolesClaim string = 'roles'$/m);
+    for (const [setting, param] of [
+      ['RECCERT_JWT_ISSUER', 'jwtIssuer'],
+      ['RECCERT_JWT_AUDIENCE', 'jwtAudience'],
+      ['RECCERT_JWKS_URI', 'jwksUri'],
+      ['RECCERT_JWT_TENANT_CLAIM', 'jwtTenantClaim'],
+      ['RECCERT_JWT_TENANTS_CLAIM', 'jwtTenantsClaim'],
+      ['RECCERT_JWT_ROLES_CLAIM', 'jwtRolesClaim'],
+    ]) {
+      expect(source).toMatch(new RegExp(`name: '${setting}'\\s*value: ${param}\\n`));
+    }
+  });
+
   it('creates exactly the tables and queues the adapters use', () => {
     for (const name of ['certificates', 'expiryindex', 'notifications', 'audit']) {
       expect(source).toContain(`'${name}'`);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -203,7 +203,6 @@ export class Functions extends StackPart {
     );
     const entry = LAMBDA_ENTRIES.find((e) => e.name === name)?.entry;
     if (entry === undefined) throw new Error(`reccert: no bundling entry for the ${name} function.`);
-    const esbuild = esbuildOptions();
     const fn = new NodejsFunction(this, `${id}Function`, {
       entry:
         handlersDir === undefined
@@ -219,18 +218,7 @@ export class Functions extends StackPart {
       logGroup,
       loggingFormat: LoggingFormat.JSON,
       environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
-      // The same options the cold-start benchmark builds with (infra/aws/bundling.ts). The AWS
-      // SDK is external (taken from the Lambda runtime); why, and how the key store's create-only
-      // write stays create-only with whatever SDK version the runtime has, is in bundling.ts.
-      bundling: {
-        minify: esbuild.minify === true,
-        sourceMap: true,
-        target: String(esbuild.target),
-        format: OutputFormat.CJS,
-        externalModules: [...EXTERNAL_MODULES],
-        define: { ...esbuild.define },
-        forceDockerBundling: false,
-      },
+      bundling: lambdaBundling(),
     });
     // AwsSolutions-IAM5: X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level
     // permissions, so CDK's tracing grant must use Resource '*'.
@@ -245,6 +233,25 @@ export class Functions extends StackPart {
     });
     return fn;
   }
+}
+
+/**
+ * The `bundling` of every function: the same options the cold-start benchmark builds with
+ * (infra/aws/bundling.ts). The AWS SDK is external (taken from the Lambda runtime); why, and how
+ * the key store's create-only write stays create-only with whatever SDK version the runtime has,
+ * is in bundling.ts.
+ */
+export function lambdaBundling(): BundlingOptions {
+  const esbuild = esbuildOptions();
+  return {
+    minify: esbuild.minify === true,
+    sourceMap: true,
+    target: String(esbuild.target),
+    format: OutputFormat.CJS,
+    externalModules: [...EXTERNAL_MODULES],
+    define: { ...esbuild.define },
+    forceDockerBundling: false,
+  };
 }
 
 /**

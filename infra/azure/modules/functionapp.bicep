@@ -41,6 +41,15 @@ param jwtAudience string
 @description('JWKS URL of the token issuer.')
 param jwksUri string
 
+@description('RECCERT_JWT_TENANT_CLAIM: the claim that carries the tenant id.')
+param jwtTenantClaim string
+
+@description('RECCERT_JWT_TENANTS_CLAIM: the claim that carries a list of tenant ids.')
+param jwtTenantsClaim string
+
+@description('RECCERT_JWT_ROLES_CLAIM: the claim that carries the roles.')
+param jwtRolesClaim string
+
 @description('Maximum Flex Consumption instances (bounds checked in main.bicep).')
 param maximumInstanceCount int
 
@@ -160,6 +169,18 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RECCERT_JWKS_URI'
           value: jwksUri
+        }
+        {
+          name: 'RECCERT_JWT_TENANT_CLAIM'
+          value: jwtTenantClaim
+        }
+        {
+          name: 'RECCERT_JWT_TENANTS_CLAIM'
+          value: jwtTenantsClaim
+        }
+        {
+          name: 'RECCERT_JWT_ROLES_CLAIM'
+          value: jwtRolesClaim
         }
       ]
     }
