@@ -109,10 +109,11 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
       const notified = due ? crossed : handled;
       const cursor = nextNotifyAt(record.notAfter, notified, thresholds);
       if (cursor !== record.nextNotifyAt || notified !== handled) {
-        await deps.repo.advanceExpiryCursor(record.tenantId, record.id, record.nextNotifyAt, {
+        const moved = await deps.repo.advanceExpiryCursor(record.tenantId, record.id, record.nextNotifyAt, {
           nextNotifyAt: cursor,
           notifiedThresholdDays: notified,
         });
+        if (!moved && due) await keepHandled(deps, record, crossed);
       }
     }
     if (events.length > 0) await deps.events.publish(events);
@@ -121,6 +122,32 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
   }
   deps.logger.info('expiry scan finished', { now: nowIso, scanned, notifications: created.length });
   return { scanned, notifications: created };
+}
+
+/** How often a lost cursor write is retried against a fresh read. */
+const CURSOR_ATTEMPTS = 5;
+
+/**
+ * After this scan lost its cursor write (an activation re-armed the cursor, or another scan moved
+ * it), records the threshold it handled while leaving the cursor where the winner put it: the
+ * record stays as due as it is, but a later scan as of an earlier time (an operator re-running a
+ * missed day) can no longer send a less urgent threshold after this one.
+ */
+async function keepHandled(deps: CoreDeps, read: CertificateRecord, threshold: number): Promise<void> {
+  for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++) {
+    const record = await deps.repo.getCertificate(read.tenantId, read.id);
+    if (record === undefined) return;
+    if (record.notifiedThresholdDays !== null && record.notifiedThresholdDays <= threshold) return;
+    // A millisecond earlier, not the same: a re-arm that read the old value must lose its write,
+    // or it would put back the threshold it read.
+    const next =
+      record.nextNotifyAt === null ? null : new Date(Date.parse(record.nextNotifyAt) - 1).toISOString();
+    const moved = await deps.repo.advanceExpiryCursor(record.tenantId, record.id, record.nextNotifyAt, {
+      nextNotifyAt: next,
+      notifiedThresholdDays: threshold,
+    });
+    if (moved) return;
+  }
 }
 
 /** Records the notification unless it exists; true when this call created it. */
@@ -150,9 +177,6 @@ function expiryEvent(deps: CoreDeps, n: ExpiryNotification, alias: string): Doma
   );
 }
 
-/** How often a re-arm re-reads a cursor that a scan moved meanwhile. */
-const REARM_ATTEMPTS = 5;
-
 /**
  * Re-arms the expiry cursor of certificates that have just become active (an IVR assignment
  * applied, a screen-recording add), after that change committed: the next scan reads them and
@@ -172,7 +196,7 @@ export async function rearmExpiryNotices(
 ): Promise<void> {
   for (const certificateId of certificateIds) {
     try {
-      for (let attempt = 0; attempt < REARM_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++) {
         const record = await deps.repo.getCertificate(tenantId, certificateId);
         if (record === undefined) break;
         const now = deps.clock.now().getTime();

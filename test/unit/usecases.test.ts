@@ -12,7 +12,7 @@ import {
 } from '../../shared/usecases/assignments';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { deleteCertificate, getCertificate, listCertificates } from '../../shared/usecases/certificates';
-import { runExpiryScan } from '../../shared/usecases/expiry-scan';
+import { rearmExpiryNotices, runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { capturingLogger } from '../helpers/logging';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
@@ -265,6 +265,33 @@ describe('expiry scan', () => {
       expect.objectContaining({ certificateId: cert.id, thresholdDays: 14 }),
     ]);
     expect(third.notifications).toEqual([]);
+  });
+
+  it("regression: a re-arm that beat the scan's cursor write let a scan as of the day before send a less urgent threshold after the urgent one", async () => {
+    const cert = await activePair('acme', pairValidFor(200));
+    const at = daysFrom(new Date(cert.notAfter), -0.5);
+    core.clock.set(at);
+    const repo = core.deps.repo;
+    const racing = {
+      ...core.deps,
+      repo: Object.assign(Object.create(repo) as typeof repo, {
+        addNotificationOnce: async (n: Parameters<typeof repo.addNotificationOnce>[0]) => {
+          const created = await repo.addNotificationOnce(n);
+          // The assignment consumer's re-arm lands between the notice and the cursor write.
+          await rearmExpiryNotices(core.deps, 'acme', [cert.id]);
+          return created;
+        },
+      }),
+    };
+
+    const urgent = await runExpiryScan(racing, at);
+    const dayBefore = await runExpiryScan(core.deps, daysFrom(at, -1));
+    const again = await runExpiryScan(core.deps, at);
+
+    expect(urgent.notifications.map((n) => n.thresholdDays)).toEqual([1]);
+    expect(dayBefore.notifications).toEqual([]);
+    expect(again.notifications).toEqual([]);
+    expect((await core.repo.listNotifications('acme')).map((n) => n.thresholdDays)).toEqual([1]);
   });
 
   it('sends an activation racing 8 concurrent scans exactly once', async () => {
