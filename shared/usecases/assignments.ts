@@ -5,7 +5,7 @@ import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignm
 import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
-import { rearmExpiryNotices } from './expiry-scan';
+import { rearmExpiryNotices } from './expiry-rearm';
 import { auditAndPublish, auditEntry, domainEvent } from './trail';
 
 /** How many applied request ids a tenant remembers for deduplication. */

@@ -12,6 +12,7 @@ import {
 } from '../domain/expiry';
 import type { CertificateRecord, DomainEvent, ExpiryNotification, TenantAssignments } from '../domain/types';
 import type { CoreDeps } from './deps';
+import { CURSOR_ATTEMPTS } from './expiry-rearm';
 import { noticeDelivery } from './notice-delivery';
 import { domainEvent } from './trail';
 
@@ -27,9 +28,8 @@ export interface ScanResult {
 /**
  * What the scan reads about a page's tenants, each at most once per page and only when a due
  * certificate needs it. Read after the page itself: an activation committed before this read is
- * seen here, and one committed after it has moved the certificate's cursor
- * ({@link rearmExpiryNotices}), so the scan's conditional advance of that cursor fails and the
- * certificate stays due.
+ * seen here, and one committed after it has moved the certificate's cursor (expiry-rearm.ts),
+ * so the scan's conditional advance of that cursor fails and the certificate stays due.
  */
 class PageTenants {
   private readonly states = new Map<string, Promise<TenantAssignments>>();
@@ -124,9 +124,6 @@ export async function runExpiryScan(deps: CoreDeps, now: Date = deps.clock.now()
   return { scanned, notifications: created };
 }
 
-/** How often a lost cursor write is retried against a fresh read. */
-const CURSOR_ATTEMPTS = 5;
-
 /**
  * After this scan lost its cursor write (an activation re-armed the cursor, or another scan moved
  * it), records the threshold it handled while leaving the cursor where the winner put it: the
@@ -175,45 +172,4 @@ function expiryEvent(deps: CoreDeps, n: ExpiryNotification, alias: string): Doma
     },
     n.createdAt,
   );
-}
-
-/**
- * Re-arms the expiry cursor of certificates that have just become active (an IVR assignment
- * applied, a screen-recording add), after that change committed: the next scan reads them and
- * notifies the most urgent threshold they have crossed if it was passed while they were not in
- * use. Thresholds passed before that one are not sent late; later ones follow as usual.
- *
- * The cursor is set to a due time no scan can have read (just before the one it holds, or now),
- * so a scan that read the record before the activation and the assignments after it loses its
- * conditional advance instead of moving the cursor past the threshold. Best effort: the change
- * already committed, so a failure is logged, never thrown (that certificate then gets its next
- * threshold, not the one already crossed).
- */
-export async function rearmExpiryNotices(
-  deps: CoreDeps,
-  tenantId: string,
-  certificateIds: readonly string[],
-): Promise<void> {
-  for (const certificateId of certificateIds) {
-    try {
-      for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++) {
-        const record = await deps.repo.getCertificate(tenantId, certificateId);
-        if (record === undefined) break;
-        const now = deps.clock.now().getTime();
-        const held = record.nextNotifyAt === null ? Number.NaN : Date.parse(record.nextNotifyAt);
-        const dueAt = Number.isFinite(held) && held <= now ? held - 1 : now;
-        const moved = await deps.repo.advanceExpiryCursor(tenantId, certificateId, record.nextNotifyAt, {
-          nextNotifyAt: new Date(dueAt).toISOString(),
-          notifiedThresholdDays: record.notifiedThresholdDays,
-        });
-        if (moved) break;
-      }
-    } catch (error) {
-      deps.logger.error('could not re-arm the expiry notices of a certificate that became active', {
-        tenantId,
-        certificateId,
-        error: String(error),
-      });
-    }
-  }
 }

@@ -12,7 +12,8 @@ import {
 } from '../../shared/usecases/assignments';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { deleteCertificate, getCertificate, listCertificates } from '../../shared/usecases/certificates';
-import { rearmExpiryNotices, runExpiryScan } from '../../shared/usecases/expiry-scan';
+import { rearmExpiryNotices } from '../../shared/usecases/expiry-rearm';
+import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { capturingLogger } from '../helpers/logging';
 import { daysFrom, FIXED_NOW, makePair, rsaKey } from '../helpers/pki';
