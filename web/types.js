@@ -51,6 +51,9 @@
  * @property {number} thresholdDays
  * @property {string} notAfter
  * @property {string} createdAt
+ * @property {{ ivrProfiles?: string[], screenRecording?: boolean }} [activeIn] where the certificate was active
+ * @property {boolean} [replacementAvailable] a newer usable certificate was uploaded and not assigned
+ * @property {string} [message] what will happen and what to do
  */
 
 /**

@@ -16,6 +16,7 @@ import {
   type RecordWithoutCursor,
   splitExpiryCursor,
 } from '../../shared/domain/expiry-cursor';
+import { activeInFromStored } from '../../shared/domain/expiry-notice';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -98,6 +99,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_certificate ON audit (tenant_id, certificate_id, at, seq);
     `,
   },
+  {
+    // Where the certificate was active and whether a replacement was ready (rule 14). Notices
+    // written before have neither: they read as active nowhere, no replacement known.
+    version: 3,
+    sql: `
+      ALTER TABLE notifications ADD COLUMN active_in TEXT;
+      ALTER TABLE notifications ADD COLUMN replacement_available INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The schema version this code writes and reads. */
@@ -118,6 +128,8 @@ interface NotificationRow {
   kind: ExpiryNotification['kind'];
   not_after: string;
   created_at: string;
+  active_in: string | null;
+  replacement_available: number;
 }
 
 /** Options for {@link SqliteCertificateRepository}. */
@@ -281,6 +293,8 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
       kind: notification.kind,
       notAfter: notification.notAfter,
       createdAt: notification.createdAt,
+      activeIn: JSON.stringify(notification.activeIn),
+      replacementAvailable: notification.replacementAvailable ? 1 : 0,
     });
     return result.changes > 0;
   }
@@ -494,6 +508,8 @@ function migrate(db: Database.Database): void {
 
 function prepareStatements(db: Database.Database) {
   const columns = 'tenant_id, id, next_notify_at, notified_threshold_days, record';
+  const notificationColumns =
+    'tenant_id, certificate_id, threshold_days, kind, not_after, created_at, active_in, replacement_available';
   return {
     insertCertificate: db.prepare(
       `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record)
@@ -534,8 +550,10 @@ function prepareStatements(db: Database.Database) {
        ORDER BY next_notify_at, tenant_id, id LIMIT @limit`,
     ),
     insertNotification: db.prepare(
-      `INSERT INTO notifications (tenant_id, certificate_id, threshold_days, kind, not_after, created_at)
-       VALUES (@tenantId, @certificateId, @thresholdDays, @kind, @notAfter, @createdAt)
+      `INSERT INTO notifications (tenant_id, certificate_id, threshold_days, kind, not_after, created_at,
+         active_in, replacement_available)
+       VALUES (@tenantId, @certificateId, @thresholdDays, @kind, @notAfter, @createdAt,
+         @activeIn, @replacementAvailable)
        ON CONFLICT (tenant_id, certificate_id, threshold_days) DO NOTHING`,
     ),
     advanceCursor: db.prepare(
@@ -543,11 +561,11 @@ function prepareStatements(db: Database.Database) {
        WHERE tenant_id = @tenantId AND id = @id AND next_notify_at IS @expected`,
     ),
     listNotifications: db.prepare(
-      `SELECT tenant_id, certificate_id, threshold_days, kind, not_after, created_at FROM notifications
+      `SELECT ${notificationColumns} FROM notifications
        WHERE tenant_id = @tenantId ORDER BY created_at DESC, seq DESC`,
     ),
     pageNotifications: db.prepare(
-      `SELECT tenant_id, certificate_id, threshold_days, kind, not_after, created_at FROM notifications
+      `SELECT ${notificationColumns} FROM notifications
        WHERE tenant_id = @tenantId AND (certificate_id, threshold_days) > (@afterCertificateId, @afterThreshold)
        ORDER BY certificate_id, threshold_days LIMIT @limit`,
     ),
@@ -595,6 +613,8 @@ function notificationFromRow(row: NotificationRow): ExpiryNotification {
     thresholdDays: row.threshold_days,
     notAfter: row.not_after,
     createdAt: row.created_at,
+    activeIn: activeInFromStored(row.active_in === null ? null : JSON.parse(row.active_in)),
+    replacementAvailable: row.replacement_available === 1,
   };
 }
 

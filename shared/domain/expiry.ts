@@ -4,7 +4,7 @@
  * crossed, so the scan reads only what is due.
  */
 import { profilesOf } from './assignments';
-import type { CertificateRecord, CertificateStatus, TenantAssignments } from './types';
+import type { ActiveIn, CertificateRecord, CertificateStatus, TenantAssignments } from './types';
 
 export const DEFAULT_THRESHOLDS_DAYS: readonly number[] = [90, 60, 30, 14, 7, 1];
 /**
@@ -70,6 +70,41 @@ export function activeProfiles(state: TenantAssignments, certificateId: string):
 export function isInUse(state: TenantAssignments, certificateId: string): boolean {
   return (
     activeProfiles(state, certificateId).length > 0 || state.screen.certificateIds.includes(certificateId)
+  );
+}
+
+/** Where the certificate is active: its IVR profiles and whether it is in the screen-recording set. */
+export function activeIn(state: TenantAssignments, certificateId: string): ActiveIn {
+  return {
+    ivrProfiles: activeProfiles(state, certificateId),
+    screenRecording: state.screen.certificateIds.includes(certificateId),
+  };
+}
+
+/** Whether `where` names any place recordings are encrypted with the certificate. */
+export function isActiveSomewhere(where: ActiveIn): boolean {
+  return where.ivrProfiles.length > 0 || where.screenRecording;
+}
+
+/**
+ * Whether the tenant holds a newer usable certificate than `record` that is not assigned anywhere
+ * yet: it expires later, has not expired and is not retired, so assigning it is all that is left
+ * to do (DESIGN rule 14).
+ */
+export function replacementAvailable(
+  record: Pick<CertificateRecord, 'id' | 'notAfter'>,
+  certificates: readonly CertificateRecord[],
+  state: TenantAssignments,
+  now: Date,
+): boolean {
+  const expiry = Date.parse(record.notAfter);
+  return certificates.some(
+    (c) =>
+      c.id !== record.id &&
+      Date.parse(c.notAfter) > expiry &&
+      Date.parse(c.notAfter) > now.getTime() &&
+      !isInUse(state, c.id) &&
+      !isRetired(state, c.id),
   );
 }
 

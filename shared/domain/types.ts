@@ -47,7 +47,10 @@ export interface CertificateRecord extends CertificateDetails {
    * "expired" notice has gone out. The scan reads only records with nextNotifyAt <= now.
    */
   nextNotifyAt: string | null;
-  /** The most urgent threshold already notified (days; 0 = expired), or null. */
+  /**
+   * The most urgent threshold already handled (days; 0 = expired), or null: notified, or passed
+   * while the certificate was not in use (rule 14: no notice then, and none sent late).
+   */
   notifiedThresholdDays: number | null;
 }
 
@@ -106,6 +109,14 @@ export interface VersionedAssignments {
 
 export type NotificationKind = 'expiring' | 'expired';
 
+/** Where a certificate is what recordings are encrypted with (DESIGN rule 14). */
+export interface ActiveIn {
+  /** IVR profiles on which it is the active certificate, sorted. */
+  ivrProfiles: string[];
+  /** Whether it is in the screen-recording set. */
+  screenRecording: boolean;
+}
+
 export interface ExpiryNotification {
   tenantId: string;
   certificateId: string;
@@ -114,6 +125,10 @@ export interface ExpiryNotification {
   thresholdDays: number;
   notAfter: string;
   createdAt: string;
+  /** Where the certificate was active when the notice was made. */
+  activeIn: ActiveIn;
+  /** Whether a newer usable certificate, not yet assigned anywhere, existed then. */
+  replacementAvailable: boolean;
 }
 
 export type AuditAction =

@@ -120,6 +120,15 @@ export const ScreenRecordingPatch = z
   })
   .meta({ id: 'ScreenRecordingPatch' });
 
+export const ActiveIn = z
+  .object({
+    ivrProfiles: z
+      .array(z.string())
+      .meta({ description: 'IVR profiles on which the certificate was the active one.' }),
+    screenRecording: z.boolean().meta({ description: 'Whether it was in the screen-recording set.' }),
+  })
+  .meta({ id: 'ActiveIn', description: 'Where recordings were being encrypted with the certificate.' });
+
 export const Notification = z
   .object({
     certificateId: CertificateId,
@@ -127,6 +136,15 @@ export const Notification = z
     thresholdDays: z.number().int(),
     notAfter: IsoTime,
     createdAt: IsoTime,
+    activeIn: ActiveIn,
+    replacementAvailable: z.boolean().meta({
+      description:
+        'Whether a newer usable certificate, not yet assigned anywhere, existed when the notice was made.',
+    }),
+    message: z.string().meta({
+      description:
+        'What will happen and what to do: recordings keep being encrypted with the expired certificate until another one is assigned.',
+    }),
   })
   .meta({ id: 'Notification' });
 

@@ -1,10 +1,11 @@
 /** IVR profile assignment (request + idempotent consumer) and screen-recording change sets. */
 import { profileOf, withoutPending, withPending, withProfile } from '../domain/assignments';
-import { certificateStatus } from '../domain/expiry';
+import { certificateStatus, isInUse } from '../domain/expiry';
 import type { DomainEvent, IvrAssignmentRequestedData, IvrProfile, TenantAssignments } from '../domain/types';
 import { ConflictError, hasKind, NotFoundError, ValidationError } from '../errors';
 import { getCertificateRecord } from './certificates';
 import { type Actor, asUnavailable, type CoreDeps, recordCommittedChange, retryOnConflict } from './deps';
+import { rearmExpiryNotices } from './expiry-rearm';
 import { auditAndPublish, auditEntry, domainEvent } from './trail';
 
 /** How many applied request ids a tenant remembers for deduplication. */
@@ -178,6 +179,7 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
   const { requestId, profileId, certificateId, requestedBy } = event.data;
   const tenantId = event.tenantId;
   let rejection: string | undefined;
+  let becameActive = false;
   const outcome = await retryOnConflict(async (): Promise<AssignmentOutcome> => {
     rejection = undefined;
     const { state, version } = await deps.repo.getAssignments(tenantId);
@@ -223,8 +225,10 @@ export async function applyIvrAssignment(deps: CoreDeps, event: DomainEvent): Pr
       remember({ ...state, profiles: withProfile(state.profiles, profile) }),
       version,
     );
+    becameActive = !isInUse(state, certificateId);
     return 'applied';
   });
+  if (outcome === 'applied' && becameActive) await rearmExpiryNotices(deps, tenantId, [certificateId]);
   if (outcome === 'applied' || outcome === 'rejected') {
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(
@@ -337,7 +341,11 @@ export async function changeScreenRecording(
     }
     const changed = next.length !== current.length || next.some((id, i) => current[i] !== id);
     if (!changed)
-      return { view: { certificateIds: current, encryptionEnabled: current.length > 0 }, changed };
+      return {
+        view: { certificateIds: current, encryptionEnabled: current.length > 0 },
+        changed,
+        activated: [],
+      };
     const now = deps.clock.now().toISOString();
     const screen = {
       certificateIds: next,
@@ -345,8 +353,14 @@ export async function changeScreenRecording(
       updatedAt: now,
     };
     await deps.repo.saveAssignments(tenantId, { ...state, screen }, version);
-    return { view: { certificateIds: next, encryptionEnabled: next.length > 0 }, changed, before: current };
+    return {
+      view: { certificateIds: next, encryptionEnabled: next.length > 0 },
+      changed,
+      activated: add.filter((id) => !isInUse(state, id)),
+    };
   });
+  if (result.changed && result.activated.length > 0)
+    await rearmExpiryNotices(deps, tenantId, result.activated);
   if (result.changed) {
     const at = deps.clock.now().toISOString();
     await recordCommittedChange(

@@ -3,15 +3,16 @@
  * each notice under one stable delivery id, retried with back-off until a 2xx.
  */
 import { createHash } from 'node:crypto';
+import { type ExpiryNoticeView, withNoticeMessage } from '../domain/expiry-notice';
 import type { ExpiryNotification } from '../domain/types';
 import type { Clock, Logger, NoticeOutbox } from '../ports';
 import { type AttemptOutcome, postWebhook, type WebhookSettings, webhookBackoffMs } from '../webhook';
 
-/** The JSON body a receiver gets. */
+/** The JSON body a receiver gets: the notification with its text (`message`). */
 export interface NoticePayload {
   deliveryId: string;
   type: 'CertificateExpiring' | 'CertificateExpired';
-  notification: ExpiryNotification;
+  notification: ExpiryNoticeView;
 }
 
 /** The delivery id of a notice: the same for the same (tenant, certificate, threshold), on every run. */
@@ -26,7 +27,7 @@ export function noticeDelivery(notification: ExpiryNotification): { id: string; 
   const payload: NoticePayload = {
     deliveryId: id,
     type: notification.kind === 'expired' ? 'CertificateExpired' : 'CertificateExpiring',
-    notification,
+    notification: withNoticeMessage(notification),
   };
   return { id, body: JSON.stringify(payload) };
 }

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { EVENT_SOURCE, EventBridgePublisher } from '../../functions/aws/adapters/eventbridge-publisher';
 import { SnsNotificationSink } from '../../functions/aws/adapters/sns-notification-sink';
+import { withNoticeMessage } from '../../shared/domain/expiry-notice';
 import type { DomainEvent, ExpiryNotification } from '../../shared/domain/types';
 import { UnavailableError } from '../../shared/errors';
 import { makeNotification, uniqueTenantId } from '../ports/fixtures';
@@ -137,7 +138,7 @@ describe('SnsNotificationSink', () => {
     );
   });
 
-  it('publishes one message per notification, with tenant and kind attributes', async () => {
+  it('publishes one message per notification with its text, with tenant and kind attributes', async () => {
     const sink = new SnsNotificationSink(clients.sns, { topicArn });
     const tenantId = uniqueTenantId();
     const notifications: ExpiryNotification[] = Array.from({ length: 12 }, (_, i) =>
@@ -148,7 +149,9 @@ describe('SnsNotificationSink', () => {
 
     const messages = await receive(subscriber.url, 12);
     const bodies = messages.map((m) => JSON.parse(m.Body ?? '{}') as ExpiryNotification);
-    expect(bodies.sort((a, b) => a.thresholdDays - b.thresholdDays)).toEqual(notifications);
+    expect(bodies.sort((a, b) => a.thresholdDays - b.thresholdDays)).toEqual(
+      notifications.map(withNoticeMessage),
+    );
   });
 
   it('treats entries SNS rejected as a failure', async () => {

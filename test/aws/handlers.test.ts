@@ -348,6 +348,19 @@ describe('AWS Lambda handlers (against moto)', () => {
     it('runs the scan on a Scheduler invocation and records the notification', async () => {
       const tenant = uniqueTenantId();
       const certificateId = await upload(tenant, { days: 10 });
+      // Notices are about certificates in use (rule 14): this one goes into the screen-recording set.
+      const activated = json(
+        await writeWith()(
+          apiEvent({
+            method: 'PATCH',
+            path: `/v1/tenants/${tenant}/screen-recording-certificates`,
+            body: JSON.stringify({ add: [certificateId] }),
+            tenant,
+            roles: ['admin'],
+          }),
+        ),
+      );
+      expect(activated.status).toBe(200);
 
       const result = await scan()({});
 
@@ -357,7 +370,13 @@ describe('AWS Lambda handlers (against moto)', () => {
         await read()(apiEvent({ method: 'GET', path: `/v1/tenants/${tenant}/notifications`, tenant })),
       );
       expect(list.body.items).toEqual([
-        expect.objectContaining({ certificateId, kind: 'expiring', thresholdDays: 14 }),
+        expect.objectContaining({
+          certificateId,
+          kind: 'expiring',
+          thresholdDays: 14,
+          activeIn: { ivrProfiles: [], screenRecording: true },
+          replacementAvailable: false,
+        }),
       ]);
     });
 

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { scanDeps } from '../../functions/aws/handlers/expiry-scan';
 import { deliveryParts, webhookDeliveryFunction } from '../../functions/aws/handlers/webhook-delivery';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';
+import { emptyAssignments } from '../../shared/ports';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { deliveryReport, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver';
 import { makeRecord, uniqueTenantId } from '../ports/fixtures';
@@ -62,15 +63,18 @@ describe('the AWS webhook delivery function over moto', () => {
       },
       env,
     );
+    const active = emptyAssignments();
     for (const i of [1, 2, 3]) {
-      await deps.repo.createCertificate(
-        makeRecord({
-          tenantId,
-          notAfter: `2027-01-0${i}T00:00:00.000Z`,
-          nextNotifyAt: '2026-10-03T00:00:00.000Z',
-        }),
-      );
+      const record = makeRecord({
+        tenantId,
+        notAfter: `2027-01-0${i}T00:00:00.000Z`,
+        nextNotifyAt: '2026-10-03T00:00:00.000Z',
+      });
+      await deps.repo.createCertificate(record);
+      // Notices are about certificates in use (rule 14).
+      active.screen.certificateIds.push(record.id);
     }
+    await deps.repo.saveAssignments(tenantId, active, undefined);
     const notices = (await runExpiryScan(deps, new Date('2026-10-05T00:00:00.000Z'))).notifications.filter(
       (n) => n.tenantId === tenantId,
     );

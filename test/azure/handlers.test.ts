@@ -338,6 +338,18 @@ describe('the exported Azure Functions handlers (local auth, file keystore, Azur
       context(),
     );
     expect(upload.status).toBe(201);
+    // Notices are about certificates in use (rule 14): this one goes into the screen-recording set
+    // (applied at once, unlike the automatic IVR assignment, which waits for its queue consumer).
+    const activated = await handleHttp(
+      request({
+        method: 'PATCH',
+        path: `/v1/tenants/${t}/screen-recording-certificates`,
+        token: admin,
+        json: { add: [json(upload).id] },
+      }),
+      context(),
+    );
+    expect(activated.status).toBe(200);
     const runtime = await runtimeFor(process.env);
     const queue = runtime.queueClient(QUEUE_NAMES.expiryNotifications);
 
@@ -358,6 +370,8 @@ describe('the exported Azure Functions handlers (local auth, file keystore, Azur
           certificateId: json(upload).id,
           kind: 'expiring',
           thresholdDays: 14,
+          activeIn: { ivrProfiles: [], screenRecording: true },
+          message: expect.stringContaining('the screen-recording set'),
         }),
       },
     ]);

@@ -7,6 +7,7 @@ import {
   QUEUE_NAMES,
   StorageQueuePublisher,
 } from '../../functions/azure/adapters/queue-publisher';
+import { withNoticeMessage } from '../../shared/domain/expiry-notice';
 import type { DomainEvent } from '../../shared/domain/types';
 import { UnavailableError } from '../../shared/errors';
 import { makeNotification } from '../ports/fixtures';
@@ -101,7 +102,10 @@ describe('StorageQueueNotificationSink on Azurite', () => {
       await new StorageQueueNotificationSink(queue).notify(notifications);
 
       expect((await drain(queue)).map((t) => decodeQueueMessage(t))).toEqual(
-        notifications.map((notification) => ({ type: 'ExpiryNotification', notification })),
+        notifications.map((notification) => ({
+          type: 'ExpiryNotification',
+          notification: withNoticeMessage(notification),
+        })),
       );
     } finally {
       await queue.deleteIfExists();

@@ -63,6 +63,8 @@ function notice(i: number): ExpiryNotification {
     thresholdDays: 30,
     notAfter: '2027-01-01T00:00:00.000Z',
     createdAt: '2026-12-02T02:00:00.000Z',
+    activeIn: { ivrProfiles: ['record'], screenRecording: false },
+    replacementAvailable: false,
   };
 }
 

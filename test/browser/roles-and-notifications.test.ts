@@ -2,6 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { loadOrCreateTokenSecret, mintLocalToken } from '../../functions/common/local-tokens';
 import {
   apiCall,
+  assignViaApi,
   type CertFiles,
   cleanup,
   type LocalServer,
@@ -53,7 +54,13 @@ describe('admin page: roles, warnings and notifications', () => {
     await row.getByText(/expires in (19|20) days/).waitFor();
   });
 
-  it('lists the expiry notices of the tenant', async () => {
+  it('lists the expiry notices of the certificates in use, where each is active and whether a replacement is ready', async () => {
+    const inUse = makeCertificate('Notice In Use', 20);
+    const replacement = makeCertificate('Notice Replacement', 365);
+    made.push(inUse, replacement);
+    const active = await uploadViaApi(server, inUse);
+    await assignViaApi(server, active.id, 'support');
+    const ready = await uploadViaApi(server, replacement);
     const secret = loadOrCreateTokenSecret(server.dataDir);
     const operator = await mintLocalToken(secret, {
       subject: 'ops',
@@ -65,9 +72,23 @@ describe('admin page: roles, warnings and notifications', () => {
 
     page = await openPage(browser, server, '#/notifications');
     await page.getByRole('heading', { name: 'Notifications' }).waitFor();
-    const row = page.locator('#notif-table tbody tr', { hasText: 'Expiring Soon' }).first();
+    const row = page.locator('#notif-table tbody tr', { hasText: 'Notice In Use' }).first();
     await row.getByText(/expires within \d+ days?/).waitFor();
+    expect(await row.locator('[data-field="activeIn"]').textContent()).toBe('IVR: support');
+    expect(await row.locator('[data-field="replacement"]').textContent()).toBe('ready: assign it');
+    expect(await row.getAttribute('title')).toContain(
+      'recordings keep being encrypted with the expired certificate',
+    );
+    // The certificate uploaded by the first test was never assigned: no notice about it (rule 14).
+    expect(await page.locator('#notif-table tbody tr', { hasText: 'Expiring Soon' }).count()).toBe(0);
     await snap(page, 'notifications');
+
+    await page.getByRole('link', { name: 'Recording Certificates', exact: true }).click();
+    const listed = page.locator('#certs-table tbody tr', { hasText: 'Notice In Use' });
+    await listed.getByText('replacement ready: Notice Replacement').waitFor();
+    expect(await listed.locator(`[data-replacement="${ready.id}"]`).count()).toBe(1);
+    const unassigned = page.locator('#certs-table tbody tr', { hasText: 'Expiring Soon' });
+    expect(await unassigned.locator('[data-replacement]').count()).toBe(0);
   });
 
   it('hides the actions a decrypt-only token may not take, and still shows the certificates', async () => {

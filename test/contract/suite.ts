@@ -1048,8 +1048,100 @@ export function describeContract(spec: RuntimeSpec): void {
           thresholdDays: 0,
           notAfter: brief.cert.notAfter,
           createdAt: expect.any(String),
+          activeIn: { ivrProfiles: ['record'], screenRecording: false },
+          replacementAvailable: false,
+          message: expect.stringContaining('still being encrypted with the expired certificate'),
         });
       }, 90_000);
+
+      const scanNow = async () => {
+        const operator = await h.token({ roles: ['operator'], subject: 'ops' });
+        const res = await api('POST', '/v1/expiry-scan', { token: operator, json: {} });
+        expect(res.status).toBe(200);
+        return res.body.notifications as { tenantId: string; certificateId: string }[];
+      };
+      const noticesOf = async (t: { id: string; token: string }) =>
+        (await api('GET', `/v1/tenants/${t.id}/notifications`, { token: t.token })).body.items;
+
+      it('says where a certificate is active and whether a newer one is ready to assign (rule 14)', async () => {
+        const t = await tenant();
+        const expiring = await upload(t, freshPair({ days: 10 }));
+        if (h.flow === 'aws') await assign(t, 'record', expiring.id);
+        const screen = `/v1/tenants/${t.id}/screen-recording-certificates`;
+        expect((await api('PATCH', screen, { token: t.token, json: { add: [expiring.id] } })).status).toBe(
+          200,
+        );
+        // A newer one: left unassigned on the aws flow; the azure flow assigns it to record at once.
+        const newer = await upload(t, freshPair({ days: 365 }));
+
+        const created = (await scanNow()).filter((n) => n.tenantId === t.id);
+        const listed = await noticesOf(t);
+
+        const expected = {
+          certificateId: expiring.id,
+          kind: 'expiring',
+          thresholdDays: 14,
+          activeIn:
+            h.flow === 'aws'
+              ? { ivrProfiles: ['record'], screenRecording: true }
+              : { ivrProfiles: [], screenRecording: true },
+          replacementAvailable: h.flow === 'aws',
+          message: expect.stringContaining('recordings keep being encrypted with the expired certificate'),
+        };
+        expect(created).toEqual([expect.objectContaining({ ...expected, tenantId: t.id })]);
+        expect(listed).toEqual([expect.objectContaining(expected)]);
+        expect(listed.map((n: { certificateId: string }) => n.certificateId)).not.toContain(newer.id);
+      }, 90_000);
+
+      it('makes no notice for a replaced (retired) certificate, only for the one that replaced it', async () => {
+        const t = await tenant();
+        const old = await upload(t, freshPair({ days: 8 }));
+        if (h.flow === 'aws') await assign(t, 'record', old.id);
+        const current = await upload(t, freshPair({ days: 10 }));
+        if (h.flow === 'aws') await assign(t, 'record', current.id);
+        const view = await api('GET', `/v1/tenants/${t.id}/certificates/${old.id}`, { token: t.token });
+        expect(view.body.status).toBe('retired');
+
+        const created = (await scanNow()).filter((n) => n.tenantId === t.id);
+
+        expect(created).toEqual([
+          expect.objectContaining({
+            certificateId: current.id,
+            thresholdDays: 14,
+            activeIn: { ivrProfiles: ['record'], screenRecording: false },
+            replacementAvailable: false,
+          }),
+        ]);
+        expect((await noticesOf(t)).map((n: { certificateId: string }) => n.certificateId)).toEqual([
+          current.id,
+        ]);
+      }, 90_000);
+
+      if (spec.flow === 'aws') {
+        it('makes no notice for a never-assigned certificate, and picks it up once it is in use', async () => {
+          const t = await tenant();
+          const cert = await upload(t, freshPair({ days: 10 }));
+
+          const unassigned = (await scanNow()).filter((n) => n.tenantId === t.id);
+          const screen = `/v1/tenants/${t.id}/screen-recording-certificates`;
+          const added = await api('PATCH', screen, { token: t.token, json: { add: [cert.id] } });
+          const activated = (await scanNow()).filter((n) => n.tenantId === t.id);
+          const again = (await scanNow()).filter((n) => n.tenantId === t.id);
+
+          expect(unassigned).toEqual([]);
+          expect(added.status).toBe(200);
+          expect(activated).toEqual([
+            expect.objectContaining({
+              certificateId: cert.id,
+              kind: 'expiring',
+              thresholdDays: 14,
+              activeIn: { ivrProfiles: [], screenRecording: true },
+            }),
+          ]);
+          expect(again).toEqual([]);
+          expect(await noticesOf(t)).toHaveLength(1);
+        }, 90_000);
+      }
 
       it('refuses a malformed scan time with 400', async () => {
         const operator = await h.token({ roles: ['operator'] });

@@ -47,6 +47,8 @@ export function makeNotification(overrides: Partial<ExpiryNotification> = {}): E
     thresholdDays: 30,
     notAfter: '2027-01-01T00:00:00.000Z',
     createdAt: '2026-12-02T00:00:00.000Z',
+    activeIn: { ivrProfiles: ['record'], screenRecording: false },
+    replacementAvailable: false,
     ...overrides,
   };
 }

@@ -542,6 +542,31 @@ export function describeRepositoryContract(name: string, factory: RepositoryFact
         expect(listed).toContainEqual(first);
       });
 
+      it('keeps where the certificate was active and whether a replacement was ready (rule 14)', async () => {
+        const profiles = Array.from({ length: 600 }, (_, i) => `profile-${String(i).padStart(3, '0')}`);
+        const many = makeNotification({
+          tenantId: tenantA,
+          certificateId: 'cert-many',
+          activeIn: { ivrProfiles: ['constructor', ...profiles], screenRecording: true },
+          replacementAvailable: true,
+        });
+        const screenOnly = makeNotification({
+          tenantId: tenantA,
+          certificateId: 'cert-screen',
+          activeIn: { ivrProfiles: [], screenRecording: true },
+          replacementAvailable: false,
+        });
+
+        await repo.addNotificationOnce(many);
+        await repo.addNotificationOnce(screenOnly);
+
+        const listed = await repo.listNotifications(tenantA);
+        const paged = await repo.pageNotifications(tenantA, { limit: 10 });
+        expect(listed.find((n) => n.certificateId === 'cert-many')).toEqual(many);
+        expect(listed.find((n) => n.certificateId === 'cert-screen')).toEqual(screenOnly);
+        expect(paged.items).toEqual([many, screenOnly]);
+      });
+
       it('lets exactly one of 10 concurrent identical calls win', async () => {
         const notification = makeNotification({
           tenantId: tenantA,

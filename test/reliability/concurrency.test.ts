@@ -12,7 +12,11 @@ import { FileKeystore } from '../../functions/local/file-keystore';
 import { SqliteCertificateRepository } from '../../functions/local/sqlite-repository';
 import type { AuditEntry, DomainEvent, ExpiryNotification, IvrProfile } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
-import { applyIvrAssignment, requestIvrAssignment } from '../../shared/usecases/assignments';
+import {
+  applyIvrAssignment,
+  changeScreenRecording,
+  requestIvrAssignment,
+} from '../../shared/usecases/assignments';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
@@ -394,10 +398,17 @@ describe('the core on one SQLite file opened by two connections', () => {
 
   it('notifies each (certificate, threshold) exactly once when 10 scans run at once, as one serial scan would', async () => {
     const tenants = ['core-0', 'core-1', 'core-2'];
+    // Notices are about certificates in use (rule 14): every one goes into its screen-recording set.
+    for (const t of tenants) {
+      const ids = (await repos[0]!.listCertificates(t)).map((r) => r.id);
+      await changeScreenRecording(core[0]!, actor, t, { add: ids });
+    }
     const records = (await Promise.all(tenants.map((t) => repos[0]!.listCertificates(t)))).flat();
-    // The serial reference: the same expiry cursors, scanned once per time point, on a copy.
+    // The serial reference: the same expiry cursors and assignments, scanned once per time point, on a copy.
     const reference = new SqliteCertificateRepository(':memory:');
     for (const r of records) await reference.createCertificate(r);
+    for (const t of tenants)
+      await reference.saveAssignments(t, (await repos[0]!.getAssignments(t)).state, undefined);
     const referenceDeps: CoreDeps = {
       ...core[0]!,
       repo: reference,
@@ -436,6 +447,44 @@ describe('the core on one SQLite file opened by two connections', () => {
     expect(expiryEvents).toHaveLength(got.length);
     // Every certificate ends expired, notified as such once.
     expect(stored.filter((n) => n.kind === 'expired')).toHaveLength(records.length);
+  });
+
+  it('notifies each certificate activated while 10 scans run exactly once, at the threshold crossed by then', async () => {
+    clockNow = new Date('2030-01-01T12:00:00Z');
+    const tenant = 'core-activate';
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const p = newPair({ now: clockNow, days: 10 + (i % 4) });
+      ids.push(
+        (await uploadCertificate(core[0]!, actor, tenant, { certificate: p.certPem, privateKey: p.keyPem }))
+          .id,
+      );
+    }
+    const before = published.length;
+    for (const [i, id] of ids.entries()) await requestIvrAssignment(core[i % 2]!, actor, tenant, `p${i}`, id);
+    const requests = published.slice(before).filter((e) => e.type === 'IvrAssignmentRequested');
+    expect(requests).toHaveLength(ids.length);
+
+    // Half the activations go through the IVR consumer, half through the screen set, all while scans run.
+    const scans = Array.from({ length: 10 }, (_, i) => runExpiryScan(core[i % 2]!, clockNow));
+    const activations = [
+      ...requests.slice(0, 6).map((e, i) => applyIvrAssignment(core[i % 2]!, e)),
+      ...ids.slice(6).map((id, i) => changeScreenRecording(core[i % 2]!, actor, tenant, { add: [id] })),
+    ];
+    const runs = await Promise.all(scans);
+    await Promise.all(activations);
+    const after = await runExpiryScan(core[0]!, clockNow);
+    figures.racesRun++;
+    figures.expiryScansRun += runs.length + 1;
+    figures.parallelRequests += activations.length;
+
+    const sent = [...runs, after]
+      .flatMap((r) => r.notifications)
+      .filter((n) => n.tenantId === tenant)
+      .map((n) => `${n.certificateId}/${n.thresholdDays}`);
+    expect(new Set(sent).size).toBe(sent.length);
+    expect(sent.sort()).toEqual(ids.map((id) => `${id}/14`).sort());
+    expect(await repos[1]!.listNotifications(tenant)).toHaveLength(ids.length);
   });
 
   it('changes nothing twice when every assignment event is delivered three times at once', async () => {

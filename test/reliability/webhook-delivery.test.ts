@@ -1,6 +1,7 @@
 import { readLocalConfig } from '../../functions/local/config';
 import { type LocalRuntime, startLocalRuntime } from '../../functions/local/server';
 import type { ExpiryNotification } from '../../shared/domain/types';
+import { changeScreenRecording } from '../../shared/usecases/assignments';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { capturingLogger } from '../helpers/logging';
@@ -45,13 +46,17 @@ describe('webhook notices from the local runtime', () => {
 
   it('delivers every notice, signed, once acknowledged, through an outage, a timeout and a restart', async () => {
     runtime = await start();
+    const ids: string[] = [];
     for (const i of [1, 2, 3]) {
-      await uploadCertificate(runtime.deps, { subject: 'hook-admin' }, TENANT, {
+      const { id } = await uploadCertificate(runtime.deps, { subject: 'hook-admin' }, TENANT, {
         ...(({ certPem, keyPem }) => ({ certificate: certPem, privateKey: keyPem }))(
           makePair({ key: rsaKey(`webhook-${i}`), notAfter: daysFrom(FIXED_NOW, 300 + i) }),
         ),
       });
+      ids.push(id);
     }
+    // Notices are about certificates in use (rule 14).
+    await changeScreenRecording(runtime.deps, { subject: 'hook-admin' }, TENANT, { add: ids });
     // Two scans: each certificate crosses 90 days, then 30 days (six notices).
     const notices = [
       ...(await runExpiryScan(runtime.deps, daysFrom(FIXED_NOW, 230))).notifications,

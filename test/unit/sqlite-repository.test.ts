@@ -156,6 +156,25 @@ describe('SqliteCertificateRepository', () => {
     expect(await repo.pageAudit('acme', { limit: 10, certificateId: 'cert-old' })).toEqual({ items: [old] });
   });
 
+  it('reads notices written under schema 2 as active nowhere with no replacement known, once migrated', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    for (const step of MIGRATIONS.slice(0, 2)) db.exec(step.sql);
+    db.pragma('user_version = 2');
+    const { activeIn: _a, replacementAvailable: _r, ...old } = makeNotification({ tenantId: 'acme' });
+    db.prepare(
+      `INSERT INTO notifications (tenant_id, certificate_id, threshold_days, kind, not_after, created_at)
+       VALUES (@tenantId, @certificateId, @thresholdDays, @kind, @notAfter, @createdAt)`,
+    ).run(old);
+    db.close();
+
+    const repo = openRepo();
+
+    expect(await repo.listNotifications('acme')).toEqual([
+      { ...old, activeIn: { ivrProfiles: [], screenRecording: false }, replacementAvailable: false },
+    ]);
+  });
+
   it('orders audit entries with the same timestamp newest first', async () => {
     const repo = openRepo();
     const at = '2026-01-01T00:00:00.000Z';

@@ -1,4 +1,5 @@
 import { PENDING_ASSIGNMENT_TTL_MS } from '../../shared/domain/assignments';
+import { withNoticeMessage } from '../../shared/domain/expiry-notice';
 import type { DomainEvent } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
 import {
@@ -11,6 +12,7 @@ import {
 } from '../../shared/usecases/assignments';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
 import { deleteCertificate, getCertificate, listCertificates } from '../../shared/usecases/certificates';
+import { rearmExpiryNotices } from '../../shared/usecases/expiry-rearm';
 import { runExpiryScan } from '../../shared/usecases/expiry-scan';
 import { type TestCore, testCore } from '../helpers/core';
 import { capturingLogger } from '../helpers/logging';
@@ -53,8 +55,21 @@ describe('expiry scan', () => {
   });
   afterEach(() => core.close());
 
+  /** Makes the certificate the active one of `profileId`, as the consumer does. */
+  async function assign(tenant: string, certificateId: string, profileId = 'record', on = core) {
+    await requestIvrAssignment(on.deps, admin, tenant, profileId, certificateId);
+    const event = on.published.filter((e) => e.type === 'IvrAssignmentRequested').at(-1)!;
+    expect(await applyIvrAssignment(on.deps, event)).toBe('applied');
+  }
+
+  async function activePair(tenant: string, pair = pairValidFor(365), profileId = 'record') {
+    const cert = await uploadPair(core, tenant, pair);
+    await assign(tenant, cert.id, profileId);
+    return cert;
+  }
+
   it('sends only the most urgent threshold when a first scan finds several crossed', async () => {
-    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const cert = await activePair('acme', pairValidFor(200));
     const result = await runExpiryScan(core.deps, daysFrom(new Date(cert.notAfter), -10));
     expect(result.notifications).toEqual([
       expect.objectContaining({ certificateId: cert.id, kind: 'expiring', thresholdDays: 14 }),
@@ -65,7 +80,7 @@ describe('expiry scan', () => {
 
   it('notifies each (certificate, threshold) exactly once under concurrent scans', async () => {
     const certs = [];
-    for (let i = 0; i < 5; i++) certs.push(await uploadPair(core, `t${i}`, pairValidFor(300, `c${i}`)));
+    for (let i = 0; i < 5; i++) certs.push(await activePair(`t${i}`, pairValidFor(300, `c${i}`)));
     const at = daysFrom(new Date(certs[0]!.notAfter), -45);
     const runs = await Promise.all(Array.from({ length: 8 }, () => runExpiryScan(core.deps, at)));
     const all = runs.flatMap((r) => r.notifications);
@@ -76,7 +91,7 @@ describe('expiry scan', () => {
   });
 
   it('walks down the thresholds and ends with the expired notice', async () => {
-    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const cert = await activePair('acme', pairValidFor(200));
     const notAfter = new Date(cert.notAfter);
     const seen: number[] = [];
     for (const daysLeft of [95, 89, 59, 29.5, 13, 6.5, 0.5, -1, -30]) {
@@ -91,17 +106,210 @@ describe('expiry scan', () => {
   it('uses configured thresholds', async () => {
     core.close();
     core = testCore({ thresholds: [45, 5] });
-    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const cert = await activePair('acme', pairValidFor(200));
     const { notifications } = await runExpiryScan(core.deps, daysFrom(new Date(cert.notAfter), -20));
     expect(notifications.map((n) => n.thresholdDays)).toEqual([45]);
   });
 
   it('reads only the certificates that are due', async () => {
-    for (let i = 0; i < 6; i++) await uploadPair(core, 'acme', pairValidFor(3000, `far${i}`));
-    const due = await uploadPair(core, 'acme', pairValidFor(20, 'soon'));
+    for (let i = 0; i < 6; i++) await activePair('acme', pairValidFor(3000, `far${i}`), `far${i}`);
+    const due = await activePair('acme', pairValidFor(20, 'soon'));
     const result = await runExpiryScan(core.deps, FIXED_NOW);
-    expect(result.scanned).toBe(1);
+    // The six far ones were re-armed by their activation: read once, then never again.
+    const next = await runExpiryScan(core.deps, daysFrom(FIXED_NOW, 1));
     expect(result.notifications.map((n) => n.certificateId)).toEqual([due.id]);
+    expect(next.scanned).toBe(0);
+  });
+
+  it('says where the certificate is active, that recordings keep being encrypted with it, and publishes the same', async () => {
+    const cert = await activePair('acme', pairValidFor(200), 'support');
+    await assign('acme', cert.id, 'record');
+    await changeScreenRecording(core.deps, admin, 'acme', { add: [cert.id] });
+
+    const { notifications } = await runExpiryScan(core.deps, daysFrom(new Date(cert.notAfter), -10));
+
+    expect(notifications).toEqual([
+      expect.objectContaining({
+        certificateId: cert.id,
+        activeIn: { ivrProfiles: ['record', 'support'], screenRecording: true },
+        replacementAvailable: false,
+      }),
+    ]);
+    expect(await core.repo.listNotifications('acme')).toEqual(notifications);
+    const event = core.published.find((e) => e.type === 'CertificateExpiring');
+    expect(event?.data).toMatchObject({
+      certificateId: cert.id,
+      thresholdDays: 14,
+      activeIn: { ivrProfiles: ['record', 'support'], screenRecording: true },
+      replacementAvailable: false,
+    });
+    const text = withNoticeMessage(notifications[0]!).message;
+    expect(text).toContain('IVR profiles record, support and the screen-recording set');
+    expect(text).toContain('recordings keep being encrypted with the expired certificate');
+    expect(text).toContain('Upload a new certificate');
+  });
+
+  it('notifies a certificate that is only in the screen-recording set', async () => {
+    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    await changeScreenRecording(core.deps, admin, 'acme', { add: [cert.id] });
+
+    const { notifications } = await runExpiryScan(core.deps, daysFrom(new Date(cert.notAfter), -10));
+
+    expect(notifications).toEqual([
+      expect.objectContaining({ activeIn: { ivrProfiles: [], screenRecording: true }, thresholdDays: 14 }),
+    ]);
+  });
+
+  it('makes no notice for a never-assigned certificate and moves its cursor on, so it is not read again', async () => {
+    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const notAfter = new Date(cert.notAfter);
+
+    const first = await runExpiryScan(core.deps, daysFrom(notAfter, -10));
+    const again = await runExpiryScan(core.deps, daysFrom(notAfter, -9));
+    const expired = await runExpiryScan(core.deps, daysFrom(notAfter, 1));
+    const after = await runExpiryScan(core.deps, daysFrom(notAfter, 30));
+
+    expect(first).toEqual({ scanned: 1, notifications: [] });
+    expect(again).toEqual({ scanned: 0, notifications: [] });
+    expect(expired.notifications).toEqual([]);
+    expect(after.scanned).toBe(0);
+    expect(await core.repo.listNotifications('acme')).toEqual([]);
+    expect(core.published.filter((e) => e.type.startsWith('CertificateExpir'))).toEqual([]);
+  });
+
+  it('makes no notice for a retired certificate and tells the one that replaced it', async () => {
+    const old = await activePair('acme', pairValidFor(200, 'old'));
+    const current = await activePair('acme', pairValidFor(210, 'new'));
+
+    const { notifications } = await runExpiryScan(core.deps, daysFrom(new Date(current.notAfter), -10));
+
+    expect(notifications.map((n) => n.certificateId)).toEqual([current.id]);
+    expect(notifications.map((n) => n.certificateId)).not.toContain(old.id);
+  });
+
+  it('says a replacement is available only while a newer usable certificate is not assigned anywhere', async () => {
+    const cert = await activePair('acme', pairValidFor(100, 'current'));
+    await uploadPair(core, 'acme', pairValidFor(90, 'older'));
+    const newer = await uploadPair(core, 'acme', pairValidFor(400, 'newer'));
+    const notAfter = new Date(cert.notAfter);
+
+    const ready = await runExpiryScan(core.deps, daysFrom(notAfter, -59));
+    await assign('acme', newer.id, 'other');
+    const assigned = await runExpiryScan(core.deps, daysFrom(notAfter, -29));
+
+    expect(ready.notifications).toEqual([
+      expect.objectContaining({ certificateId: cert.id, thresholdDays: 60, replacementAvailable: true }),
+    ]);
+    expect(withNoticeMessage(ready.notifications[0]!).message).toContain(
+      'A newer certificate is already uploaded',
+    );
+    expect(assigned.notifications).toEqual([
+      expect.objectContaining({ certificateId: cert.id, thresholdDays: 30, replacementAvailable: false }),
+    ]);
+  });
+
+  it('picks up a reactivated certificate at the most urgent threshold crossed, never an earlier one, then the rest', async () => {
+    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const notAfter = new Date(cert.notAfter);
+    const seen: number[] = [];
+    const scan = async (daysLeft: number) => {
+      const { notifications } = await runExpiryScan(core.deps, daysFrom(notAfter, -daysLeft));
+      seen.push(...notifications.map((n) => n.thresholdDays));
+    };
+    await scan(89);
+    await scan(59);
+    core.clock.set(daysFrom(notAfter, -40));
+    await changeScreenRecording(core.deps, admin, 'acme', { add: [cert.id] });
+    await scan(39);
+    await scan(38);
+    await changeScreenRecording(core.deps, admin, 'acme', {
+      remove: [cert.id],
+      confirmDisableEncryption: true,
+    });
+    await scan(29);
+    core.clock.set(daysFrom(notAfter, -20));
+    await changeScreenRecording(core.deps, admin, 'acme', { add: [cert.id] });
+    await scan(19);
+    for (const daysLeft of [13, 6, 0.5, -1]) await scan(daysLeft);
+
+    expect(seen).toEqual([60, 30, 14, 7, 1, 0]);
+  });
+
+  it('loses no notice when an assignment commits between the scan reading a certificate and its assignments', async () => {
+    const cert = await uploadPair(core, 'acme', pairValidFor(200));
+    const notAfter = new Date(cert.notAfter);
+    const at = daysFrom(notAfter, -10);
+    core.clock.set(at);
+    const repo = core.deps.repo;
+    let raced = false;
+    const racing = {
+      ...core.deps,
+      repo: Object.assign(Object.create(repo) as typeof repo, {
+        getAssignments: async (tenantId: string) => {
+          const stale = await repo.getAssignments(tenantId);
+          if (!raced) {
+            raced = true;
+            await assign('acme', cert.id);
+          }
+          return stale;
+        },
+      }),
+    };
+
+    const first = await runExpiryScan(racing, at);
+    const second = await runExpiryScan(core.deps, at);
+    const third = await runExpiryScan(core.deps, at);
+
+    expect(raced).toBe(true);
+    expect(first.notifications).toEqual([]);
+    expect(second.notifications).toEqual([
+      expect.objectContaining({ certificateId: cert.id, thresholdDays: 14 }),
+    ]);
+    expect(third.notifications).toEqual([]);
+  });
+
+  it("regression: a re-arm that beat the scan's cursor write let a scan as of the day before send a less urgent threshold after the urgent one", async () => {
+    const cert = await activePair('acme', pairValidFor(200));
+    const at = daysFrom(new Date(cert.notAfter), -0.5);
+    core.clock.set(at);
+    const repo = core.deps.repo;
+    const racing = {
+      ...core.deps,
+      repo: Object.assign(Object.create(repo) as typeof repo, {
+        addNotificationOnce: async (n: Parameters<typeof repo.addNotificationOnce>[0]) => {
+          const created = await repo.addNotificationOnce(n);
+          // The assignment consumer's re-arm lands between the notice and the cursor write.
+          await rearmExpiryNotices(core.deps, 'acme', [cert.id]);
+          return created;
+        },
+      }),
+    };
+
+    const urgent = await runExpiryScan(racing, at);
+    const dayBefore = await runExpiryScan(core.deps, daysFrom(at, -1));
+    const again = await runExpiryScan(core.deps, at);
+
+    expect(urgent.notifications.map((n) => n.thresholdDays)).toEqual([1]);
+    expect(dayBefore.notifications).toEqual([]);
+    expect(again.notifications).toEqual([]);
+    expect((await core.repo.listNotifications('acme')).map((n) => n.thresholdDays)).toEqual([1]);
+  });
+
+  it('sends an activation racing 8 concurrent scans exactly once', async () => {
+    const certs = [];
+    for (let i = 0; i < 6; i++) certs.push(await uploadPair(core, 'acme', pairValidFor(100, `race${i}`)));
+    const at = daysFrom(new Date(certs[0]!.notAfter), -10);
+    core.clock.set(at);
+
+    const runs = await Promise.all([
+      ...Array.from({ length: 8 }, () => runExpiryScan(core.deps, at)),
+      ...certs.map((c, i) => assign('acme', c.id, `p${i}`).then(() => undefined)),
+    ]);
+    const later = await runExpiryScan(core.deps, at);
+
+    const sent = [...runs.flatMap((r) => r?.notifications ?? []), ...later.notifications];
+    expect(sent.map((n) => n.certificateId).sort()).toEqual(certs.map((c) => c.id).sort());
+    expect(await core.repo.listNotifications('acme')).toHaveLength(6);
   });
 });
 

@@ -24,6 +24,8 @@ function notice(certificateId: string, thresholdDays = 30): ExpiryNotification {
     thresholdDays,
     notAfter: '2027-01-01T00:00:00.000Z',
     createdAt: '2026-12-01T02:00:00.000Z',
+    activeIn: { ivrProfiles: ['record'], screenRecording: false },
+    replacementAvailable: false,
   };
 }
 
@@ -99,7 +101,10 @@ describe('notice delivery id', () => {
     expect(JSON.parse(noticeDelivery(a).body)).toEqual({
       deliveryId: noticeDeliveryId(a),
       type: 'CertificateExpiring',
-      notification: a,
+      notification: {
+        ...a,
+        message: expect.stringContaining('keep being encrypted with the expired certificate'),
+      },
     });
   });
 });

@@ -36,6 +36,23 @@ const FIELD_LABELS = [
 const HIDDEN_FIELDS = new Set(['warnings', 'certificatePem']);
 const MONO_FIELDS = ['serialNumber', 'fingerprintSha256', 'id', 'key'];
 
+/** Whether recordings are being encrypted with the certificate. @param {Certificate} cert */
+const isActive = (cert) => profilesOf(cert).length > 0 || onScreen(cert);
+
+/**
+ * A newer usable certificate not assigned anywhere: it expires later, has not expired and is not
+ * retired (the rule of `replacementAvailable` in shared/domain/expiry.ts, on the listed fields).
+ * @param {Certificate} cert
+ * @param {Certificate[]} all
+ * @returns {Certificate | undefined}
+ */
+export function replacementFor(cert, all) {
+  const expiry = Date.parse(cert.notAfter);
+  return all.find(
+    (c) => c.id !== cert.id && Date.parse(c.notAfter) > expiry && assignable(c) && !isActive(c),
+  );
+}
+
 /** @param {string} key @param {unknown} v */
 function formatValue(key, v) {
   if (v === undefined || v === null || v === '') return '—';
@@ -97,7 +114,26 @@ export function createCertificatesScreen({ store, assign, remove }) {
     const pend = store.pending.get(cert.id);
     if (pend) td.append(h('span', { class: 'chip chip-pending' }, `pending: ${pend}`));
     if (!td.childNodes.length) td.append(h('span', { class: 'muted' }, 'not assigned'));
+    const next = replacementNote(cert);
+    if (next) td.append(' ', next);
     return td;
+  }
+
+  /**
+   * For a certificate in use that expires soon or has expired (the ones expiry notices are about,
+   * DESIGN rule 14): whether a newer usable certificate is uploaded and not assigned anywhere yet.
+   * @param {Certificate} cert
+   */
+  function replacementNote(cert) {
+    if (!isActive(cert) || (cert.status !== 'expiring' && cert.status !== 'expired')) return null;
+    const ready = replacementFor(cert, store.certificates);
+    return ready
+      ? h(
+          'span',
+          { class: 'badge badge-ok', dataset: { replacement: ready.id } },
+          `replacement ready: ${ready.subjectName}`,
+        )
+      : h('span', { class: 'badge badge-warn', dataset: { replacement: '' } }, 'no replacement uploaded');
   }
 
   /** @param {Certificate} c */

@@ -11,7 +11,7 @@ import { fmtDate, fmtDay } from '../format.js';
  */
 function row(n, store) {
   const expired = n.kind === 'expired';
-  return h(
+  const tr = h(
     'tr',
     {},
     h(
@@ -24,9 +24,32 @@ function row(n, store) {
       ),
     ),
     h('td', {}, store.label(n.certificateId)),
+    activeInCell(n.activeIn),
+    h(
+      'td',
+      { dataset: { field: 'replacement' } },
+      n.replacementAvailable
+        ? h('span', { class: 'badge badge-ok' }, 'ready: assign it')
+        : h('span', { class: 'badge badge-warn' }, 'none uploaded'),
+    ),
     h('td', {}, fmtDay(n.notAfter)),
     h('td', {}, fmtDate(n.createdAt)),
   );
+  // The notice's own text (what happens to recordings, what to do), as the e-mail and webhook carry it.
+  if (n.message) tr.title = n.message;
+  return tr;
+}
+
+/**
+ * Where the certificate was active when the notice was made.
+ * @param {import('../types.js').ExpiryNotification['activeIn']} activeIn
+ */
+function activeInCell(activeIn) {
+  const td = h('td', { class: 'assigned', dataset: { field: 'activeIn' } });
+  for (const p of activeIn?.ivrProfiles ?? []) td.append(h('span', { class: 'chip' }, `IVR: ${p}`));
+  if (activeIn?.screenRecording) td.append(h('span', { class: 'chip chip-screen' }, 'Screen recording'));
+  if (!td.childNodes.length) td.append(h('span', { class: 'muted' }, '—'));
+  return td;
 }
 
 /**

@@ -45,6 +45,7 @@ import {
   type RecordWithoutCursor,
   splitExpiryCursor,
 } from '../../../shared/domain/expiry-cursor';
+import { activeInFromStored } from '../../../shared/domain/expiry-notice';
 import type {
   AuditEntry,
   CertificateRecord,
@@ -90,6 +91,19 @@ const AUDIT_PREFIX = 'AUDIT#';
 /** Thresholds are zero-padded so they sort numerically within a certificate. */
 const notifKey = (certificateId: string, thresholdDays: number) =>
   `NOTIF#${certificateId}#${String(thresholdDays).padStart(5, '0')}`;
+
+/** The notification an item holds; one written before rule 14 reads as active nowhere, no replacement. */
+function notificationOf(item: Item): ExpiryNotification {
+  const stored = unmarshall(item.notification?.M ?? {}) as Omit<
+    ExpiryNotification,
+    'activeIn' | 'replacementAvailable'
+  > & { activeIn?: unknown; replacementAvailable?: unknown };
+  return {
+    ...stored,
+    activeIn: activeInFromStored(stored.activeIn),
+    replacementAvailable: stored.replacementAvailable === true,
+  };
+}
 
 /** The expiry-index shard of a certificate: stable, and spread evenly by a hash. */
 export function dueShardOf(tenantId: string, certificateId: string): string {
@@ -364,7 +378,7 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
     });
     return items
       .map((item) => ({
-        n: unmarshall(item.notification?.M ?? {}) as ExpiryNotification,
+        n: notificationOf(item),
         stamp: item.stamp?.S ?? '',
       }))
       .sort((a, b) => compare(b.n.createdAt, a.n.createdAt) || compare(b.stamp, a.stamp))
@@ -374,7 +388,7 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
   async pageNotifications(tenantId: string, page: PageRequest): Promise<Page<ExpiryNotification>> {
     const { items, next } = await this.queryPage(tenantKey(tenantId), 'NOTIF#', page, true);
     return {
-      items: items.map((item) => unmarshall(item.notification?.M ?? {}) as ExpiryNotification),
+      items: items.map(notificationOf),
       ...(next === undefined ? {} : { next }),
     };
   }

@@ -1,8 +1,10 @@
 /**
- * `NotificationSink` on an SNS topic: one message per expiry notification (JSON body), with
- * message attributes `tenantId` and `kind` so subscribers can filter.
+ * `NotificationSink` on an SNS topic: one message per expiry notification (JSON body: the
+ * notification and its text, `message`), with message attributes `tenantId` and `kind` so
+ * subscribers can filter.
  */
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from '@aws-sdk/client-sns';
+import { withNoticeMessage } from '../../../shared/domain/expiry-notice';
 import type { ExpiryNotification } from '../../../shared/domain/types';
 import { UnavailableError } from '../../../shared/errors';
 import type { NotificationSink } from '../../../shared/ports';
@@ -32,7 +34,7 @@ export class SnsNotificationSink implements NotificationSink {
       const entries: PublishBatchRequestEntry[] = notifications.slice(i, i + MAX_ENTRIES).map((n, index) => ({
         Id: `n${index}`,
         Subject: subject(n),
-        Message: JSON.stringify(n),
+        Message: JSON.stringify(withNoticeMessage(n)),
         MessageAttributes: {
           tenantId: { DataType: 'String', StringValue: n.tenantId },
           kind: { DataType: 'String', StringValue: n.kind },

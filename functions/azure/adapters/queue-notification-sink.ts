@@ -3,15 +3,19 @@
  * notification, for whatever mails or tickets them (DESIGN section 5: timer trigger -> queue).
  */
 import type { QueueClient } from '@azure/storage-queue';
+import { withNoticeMessage } from '../../../shared/domain/expiry-notice';
 import type { ExpiryNotification } from '../../../shared/domain/types';
 import type { NotificationSink } from '../../../shared/ports';
 import { callAzure } from './azure-errors';
 import { encodeQueueMessage } from './queue-publisher';
 
-/** The message body: the notification, tagged so a reader can tell it from other messages. */
+/**
+ * The message body: the notification with its text (`message`), tagged so a reader can tell it
+ * from other messages.
+ */
 export interface ExpiryNotificationMessage {
   type: 'ExpiryNotification';
-  notification: ExpiryNotification;
+  notification: ExpiryNotification & { message?: string };
 }
 
 /**
@@ -23,7 +27,10 @@ export class StorageQueueNotificationSink implements NotificationSink {
 
   async notify(notifications: ExpiryNotification[]): Promise<void> {
     for (const notification of notifications) {
-      const body: ExpiryNotificationMessage = { type: 'ExpiryNotification', notification };
+      const body: ExpiryNotificationMessage = {
+        type: 'ExpiryNotification',
+        notification: withNoticeMessage(notification),
+      };
       await callAzure('Storage queue', () => this.queue.sendMessage(encodeQueueMessage(body)));
     }
   }

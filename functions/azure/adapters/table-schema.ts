@@ -32,6 +32,7 @@ import {
   type RecordWithoutCursor,
   splitExpiryCursor,
 } from '../../../shared/domain/expiry-cursor';
+import { activeInFromStored } from '../../../shared/domain/expiry-notice';
 import type { AuditEntry, CertificateRecord, ExpiryNotification } from '../../../shared/domain/types';
 
 /** The row key prefix of certificate rows. */
@@ -67,9 +68,15 @@ export interface IndexEntity {
   nextNotifyAt: string;
 }
 
-/** A notification row; `seq` orders notifications created in the same millisecond. */
-export interface NotificationEntity extends ExpiryNotification {
+/**
+ * A notification row; `seq` orders notifications created in the same millisecond. `activeIn` is a
+ * JSON document in chunks (a certificate may be active on many profiles); rows written before it
+ * was recorded have neither it nor `replacementAvailable`.
+ */
+export interface NotificationEntity extends Omit<ExpiryNotification, 'activeIn' | 'replacementAvailable'> {
   seq: string;
+  replacementAvailable?: boolean;
+  jsonParts?: number;
 }
 
 /** The keys of a table entity (a type, not an interface: the SDK's entity types want an index signature). */
@@ -146,6 +153,8 @@ export function toNotificationEntity(
     notAfter: notification.notAfter,
     createdAt: notification.createdAt,
     seq: String(sequence).padStart(16, '0'),
+    replacementAvailable: notification.replacementAvailable,
+    ...splitChunks(JSON.stringify(notification.activeIn)),
   };
 }
 
@@ -158,6 +167,8 @@ export function fromNotificationEntity(row: NotificationEntity): ExpiryNotificat
     thresholdDays: row.thresholdDays,
     notAfter: row.notAfter,
     createdAt: row.createdAt,
+    activeIn: activeInFromStored(row.jsonParts ? JSON.parse(joinChunks(row as unknown as Chunks)) : null),
+    replacementAvailable: row.replacementAvailable === true,
   };
 }
 

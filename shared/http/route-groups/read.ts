@@ -2,6 +2,7 @@
  * Handlers of the read routes: reads of certificates, profiles, screen-recording sets,
  * notifications and audit.
  */
+import { withNoticeMessage } from '../../domain/expiry-notice';
 import { getIvrProfile, getScreenRecording } from '../../usecases/assignments';
 import { getCertificate, listCertificates } from '../../usecases/certificates';
 import { decodeCursor, encodeCursor } from '../../usecases/cursor';
@@ -38,7 +39,10 @@ export const readRoutes: AnyRoute[] = [
     return {
       status: 200,
       body: {
-        items: page.items.map(({ tenantId: _t, ...n }) => n),
+        items: page.items.map((n) => {
+          const { tenantId: _t, ...item } = withNoticeMessage(n);
+          return item;
+        }),
         ...(page.next === undefined ? {} : { nextCursor: encodeCursor(scope, page.next) }),
       },
     };
