@@ -8,14 +8,17 @@
  * were written in first, so an update never replaces a deployed table, bucket or key
  * (logical-ids.ts).
  */
-import { type CfnElement, CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, CfnParameter, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { Api } from './constructs/api';
 import { Custody } from './constructs/custody';
 import { Events } from './constructs/events';
 import { FUNCTION_NAMES, type FunctionName, Functions } from './constructs/functions';
+import { Hosting } from './constructs/hosting';
 import { Metadata } from './constructs/metadata';
+import { Operations } from './constructs/operations';
+import { WebhookParameters } from './constructs/webhook';
 import { flatLogicalId } from './logical-ids';
 
 export { FUNCTION_NAMES, type FunctionName };
@@ -36,6 +39,16 @@ export interface ReccertStackProps extends StackProps {
   corsOrigins?: readonly string[];
   /** An e-mail address subscribed to the expiry notification topic (none if unset). */
   notificationEmail?: string;
+  /** An e-mail address subscribed to the operations (alarm) topic (none if unset). */
+  operationsEmail?: string;
+}
+
+/** `value` if it is an e-mail address; else the synth stops, naming the setting. */
+function emailAddress(setting: string, value: string): string {
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+    throw new Error(`reccert: ${setting} must be an e-mail address, not ${JSON.stringify(value)}.`);
+  }
+  return value;
 }
 
 /** The whole AWS deployment of reccert in one stack. */
@@ -64,21 +77,19 @@ export class ReccertStack extends Stack {
     const custody = new Custody(this, 'Custody');
     const metadata = new Metadata(this, 'Metadata');
     const events = new Events(this, 'Events');
+    const webhook = new WebhookParameters(this, 'Webhook');
     const functions = new Functions(this, 'Functions', {
       custody,
       metadata,
       events,
+      webhook,
       handlersDir: props.handlersDir,
     });
     this.functions = functions.byName;
     events.scheduleExpiryScan(functions.byName['expiry-scan'], scanHourUtc);
+    events.scheduleWebhookDelivery(functions.byName['webhook-delivery'], webhook.enabled);
     if (props.notificationEmail !== undefined) {
-      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.notificationEmail)) {
-        throw new Error(
-          `reccert: notificationEmail must be an e-mail address, not ${JSON.stringify(props.notificationEmail)}.`,
-        );
-      }
-      events.subscribeEmail(props.notificationEmail);
+      events.subscribeEmail(emailAddress('notificationEmail', props.notificationEmail));
     }
     const api = new Api(this, 'Api', {
       functions: functions.byName,
@@ -87,12 +98,36 @@ export class ReccertStack extends Stack {
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
     });
 
+    const operations = new Operations(this, 'Operations', {
+      functions: functions.byName,
+      httpApi: api.httpApi,
+      existingAlarms: [events.deadLetterAlarm],
+      messagingKey: events.messagingKey,
+      email:
+        props.operationsEmail === undefined
+          ? undefined
+          : emailAddress('operationsEmail', props.operationsEmail),
+    });
+
+    const hosting = new Hosting(this, 'Hosting', {
+      // The page calls the API and the token issuer's origin (its discovery and token endpoints).
+      connectSources: [
+        api.httpApi.apiEndpoint,
+        `https://${Fn.select(2, Fn.split('/', issuer.valueAsString))}`,
+      ],
+      config: { apiBaseUrl: api.httpApi.apiEndpoint },
+      accessLogs: custody.accessLogs,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: api.httpApi.apiEndpoint });
+    new CfnOutput(this, 'AdminPageUrl', { value: `https://${hosting.distribution.distributionDomainName}` });
     new CfnOutput(this, 'TableName', { value: metadata.table.tableName });
     new CfnOutput(this, 'KeyBucketName', { value: custody.keyBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: events.bus.eventBusName });
     new CfnOutput(this, 'ExpiryTopicArn', { value: events.topic.topicArn });
     new CfnOutput(this, 'AssignmentDeadLetterAlarmName', { value: events.deadLetterAlarm.alarmName });
+    new CfnOutput(this, 'OperationsTopicArn', { value: operations.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
   }
 
   /** Logical ids as in the flat stack, whatever part a resource is grouped in (logical-ids.ts). */
