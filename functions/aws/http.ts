@@ -15,9 +15,11 @@ import {
 import { isPreflight } from '../../shared/http/cors';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import type { AnyRoute } from '../../shared/http/route-specs';
+import { type MetricName, type Metrics, ROUTE_METRICS } from '../../shared/metrics';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { once } from '../common/once';
 import { VERSION } from '../common/version';
+import { lambdaMetrics } from './adapters/emf-metrics';
 import { assertServesExactly, type HttpFunctionName, methodsAllowedOn } from './routing';
 import type { HttpApiEvent, HttpApiHandler, HttpApiResult } from './runtime';
 
@@ -133,9 +135,16 @@ async function claimsRequired(): Promise<never> {
 export function httpFunction(
   fn: HttpFunctionName,
   makeDeps: () => CoreDeps,
-  options: { routes: AnyRoute[]; openApiDocument?: () => unknown },
+  options: { routes: AnyRoute[]; openApiDocument?: () => unknown; metrics?: Metrics },
 ): HttpApiHandler {
   assertServesExactly(fn, options.routes);
+  const metrics = options.metrics ?? lambdaMetrics(fn);
+  // API Gateway's routeKey is "METHOD /path/{param}", exactly as the route table writes it.
+  const metricOfRoute = new Map<string, MetricName>();
+  for (const route of options.routes) {
+    const metric = ROUTE_METRICS.get(route.operationId);
+    if (metric !== undefined) metricOfRoute.set(`${route.method} ${route.path}`, metric);
+  }
   const api = once(() =>
     createApiHandler({
       deps: makeDeps(),
@@ -158,12 +167,14 @@ export function httpFunction(
       response.headers[REQUEST_ID_HEADER] = requestIdOf(request.headers);
       return toHttpApiResult(response);
     }
-    return toHttpApiResult(
-      await api()({
-        ...request,
-        ...(context?.awsRequestId ? { logFields: { awsRequestId: context.awsRequestId } } : {}),
-      }),
-    );
+    const response = await api()({
+      ...request,
+      ...(context?.awsRequestId ? { logFields: { awsRequestId: context.awsRequestId } } : {}),
+    });
+    const metric = metricOfRoute.get(event.routeKey);
+    if (metric !== undefined && response.status >= 200 && response.status < 300)
+      metrics.count({ [metric]: 1 });
+    return toHttpApiResult(response);
   };
 }
 

@@ -6,9 +6,11 @@
  * `-c corsOrigins=https://admin.example.com` (comma-separated exact origins, as
  * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin, and
  * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices, and
+ * `-c operationsEmail=oncall@example.com` to the operations alarms, and
  * `-c adminPageUrls=https://admin.example.com/` (the admin page's addresses, for its Cognito app
  * client) and `-c authDomainPrefix=` (the Cognito sign-in domain). Without JwtIssuer the API
- * trusts the stack's Cognito user pool.
+ * trusts the stack's Cognito user pool. The webhook of the notices is a parameter
+ * (`--parameters WebhookUrl=https://... --parameters WebhookSigningKeyName=...`).
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -36,7 +38,8 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     description: 'reccert: recording certificates and keys (AWS flow)',
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
     corsOrigins: cors.origins,
-    ...notificationEmailOf(app),
+    ...emailOf(app, 'notificationEmail'),
+    ...emailOf(app, 'operationsEmail'),
     ...signInOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -49,10 +52,15 @@ function contextList(value: unknown): string | undefined {
   return Array.isArray(value) ? value.map(String).join(',') : String(value);
 }
 
-/** The `notificationEmail` context, if given (an empty value subscribes nobody). */
-function notificationEmailOf(app: App): { notificationEmail?: string } {
-  const value: unknown = app.node.tryGetContext('notificationEmail');
-  return typeof value === 'string' && value.trim() !== '' ? { notificationEmail: value.trim() } : {};
+/** An e-mail context (`notificationEmail`, `operationsEmail`), if given (empty subscribes nobody). */
+function emailOf<K extends 'notificationEmail' | 'operationsEmail'>(
+  app: App,
+  name: K,
+): { [P in K]?: string } {
+  const value: unknown = app.node.tryGetContext(name);
+  return typeof value === 'string' && value.trim() !== ''
+    ? ({ [name]: value.trim() } as { [P in K]?: string })
+    : {};
 }
 
 /** The `adminPageUrls` (comma-separated) and `authDomainPrefix` contexts, if given. */

@@ -47,6 +47,7 @@ export const LAMBDA_ENTRIES: ReadonlyArray<{ name: string; entry: string; readPa
   { name: 'decrypt', entry: 'functions/aws/handlers/decrypt.ts', readPath: false },
   { name: 'assignment-consumer', entry: 'functions/aws/handlers/assignment-consumer.ts', readPath: false },
   { name: 'expiry-scan', entry: 'functions/aws/handlers/expiry-scan.ts', readPath: false },
+  { name: 'webhook-delivery', entry: 'functions/aws/handlers/webhook-delivery.ts', readPath: false },
   // Cognito's pre token generation trigger (infra/aws/constructs/identity.ts), not an API function.
   { name: 'pre-token', entry: 'functions/aws/handlers/pre-token.ts', readPath: false },
 ];

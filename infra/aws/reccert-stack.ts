@@ -24,8 +24,11 @@ import { Api } from './constructs/api';
 import { Custody } from './constructs/custody';
 import { Events } from './constructs/events';
 import { FUNCTION_NAMES, type FunctionName, Functions } from './constructs/functions';
+import { Hosting } from './constructs/hosting';
 import { defaultDomainPrefix, Identity } from './constructs/identity';
 import { Metadata } from './constructs/metadata';
+import { Operations } from './constructs/operations';
+import { WebhookParameters } from './constructs/webhook';
 import { flatLogicalId } from './logical-ids';
 
 export { FUNCTION_NAMES, type FunctionName };
@@ -53,6 +56,16 @@ export interface ReccertStackProps extends StackProps {
   adminPageUrls?: readonly string[];
   /** The Cognito domain prefix of the sign-in pages (`-c authDomainPrefix=`); default reccert-<account>. */
   authDomainPrefix?: string;
+  /** An e-mail address subscribed to the operations (alarm) topic (none if unset). */
+  operationsEmail?: string;
+}
+
+/** `value` if it is an e-mail address; else the synth stops, naming the setting. */
+function emailAddress(setting: string, value: string): string {
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+    throw new Error(`reccert: ${setting} must be an e-mail address, not ${JSON.stringify(value)}.`);
+  }
+  return value;
 }
 
 /** The whole AWS deployment of reccert in one stack. */
@@ -84,21 +97,19 @@ export class ReccertStack extends Stack {
     const custody = new Custody(this, 'Custody');
     const metadata = new Metadata(this, 'Metadata');
     const events = new Events(this, 'Events');
+    const webhook = new WebhookParameters(this, 'Webhook');
     const functions = new Functions(this, 'Functions', {
       custody,
       metadata,
       events,
+      webhook,
       handlersDir: props.handlersDir,
     });
     this.functions = functions.byName;
     events.scheduleExpiryScan(functions.byName['expiry-scan'], scanHourUtc);
+    events.scheduleWebhookDelivery(functions.byName['webhook-delivery'], webhook.enabled);
     if (props.notificationEmail !== undefined) {
-      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.notificationEmail)) {
-        throw new Error(
-          `reccert: notificationEmail must be an e-mail address, not ${JSON.stringify(props.notificationEmail)}.`,
-        );
-      }
-      events.subscribeEmail(props.notificationEmail);
+      events.subscribeEmail(emailAddress('notificationEmail', props.notificationEmail));
     }
     const identity = new Identity(this, 'Identity', {
       pageUrls: props.adminPageUrls ?? ['http://localhost:8080/'],
@@ -130,7 +141,48 @@ export class ReccertStack extends Stack {
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
     });
 
+    const operations = new Operations(this, 'Operations', {
+      functions: functions.byName,
+      httpApi: api.httpApi,
+      existingAlarms: [events.deadLetterAlarm],
+      messagingKey: events.messagingKey,
+      email:
+        props.operationsEmail === undefined
+          ? undefined
+          : emailAddress('operationsEmail', props.operationsEmail),
+    });
+
+    // The token issuer the API trusts: the deployer's, or the stack's user pool.
+    const effectiveIssuer = Fn.conditionIf(
+      ownIssuer.logicalId,
+      issuer.valueAsString,
+      identity.issuer,
+    ).toString();
+    const hosting = new Hosting(this, 'Hosting', {
+      // The page calls the API, the issuer's origin (discovery, JWKS) and Cognito's domain (its
+      // token and logout endpoints live there, not at the issuer).
+      connectSources: [
+        api.httpApi.apiEndpoint,
+        `https://${Fn.select(2, Fn.split('/', effectiveIssuer))}`,
+        identity.domainUrl,
+      ],
+      // Signed in through the stack's user pool; a deployer with their own issuer edits auth.
+      config: {
+        apiBaseUrl: api.httpApi.apiEndpoint,
+        auth: {
+          mode: 'oidc',
+          issuer: identity.issuer,
+          clientId: identity.client.userPoolClientId,
+          endSessionEndpoint: `${identity.domainUrl}/logout`,
+          logoutRedirectParam: 'logout_uri',
+          apiToken: 'access_token',
+        },
+      },
+      accessLogs: custody.accessLogs,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: api.httpApi.apiEndpoint });
+    new CfnOutput(this, 'AdminPageUrl', { value: `https://${hosting.distribution.distributionDomainName}` });
     new CfnOutput(this, 'TableName', { value: metadata.table.tableName });
     new CfnOutput(this, 'KeyBucketName', { value: custody.keyBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: events.bus.eventBusName });
@@ -141,6 +193,8 @@ export class ReccertStack extends Stack {
     new CfnOutput(this, 'AuthIssuer', { value: identity.issuer });
     new CfnOutput(this, 'AdminPageClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'AuthDomainUrl', { value: identity.domainUrl });
+    new CfnOutput(this, 'OperationsTopicArn', { value: operations.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
   }
 
   /** Logical ids as in the flat stack, whatever part a resource is grouped in (logical-ids.ts). */

@@ -1,14 +1,17 @@
-// reccert on Azure (DESIGN sections 2, 5, 7): one Function App on Flex Consumption (Linux, Node 20)
+// reccert on Azure (DESIGN sections 2, 5, 7): one Function App on Flex Consumption (Linux, Node 22)
 // with a system-assigned managed identity, Key Vault holding the tenants' private keys (imported
 // non-exportable, used in the vault), Table and Queue storage for metadata and events, and
 // Application Insights on Log Analytics. No secrets are created or stored here: every data-plane
 // call uses the Function App's identity and the narrow role assignments of modules/identity-rbac.bicep.
 //
 // This file names the resources and composes the modules, one thing each (as the Azure Functions
-// azd samples do): network, monitoring, storage, keyvault, functionapp, identity-rbac.
+// azd samples do): network, monitoring, storage, keyvault, functionapp, identity-rbac, and for
+// operations: webhook (the notices' signing key), alerts (action group and alert rules),
+// workbook, and hosting (the admin page's Static Web App).
 //
 // Deploy: az deployment group create -g <rg> -f infra/azure/main.bicep -p jwtIssuer=... jwtAudience=... jwksUri=...
-// (and jwtTenantClaim=... where the identity provider names the tenant claim otherwise; docs/azure.md)
+// (and jwtTenantClaim=... where the identity provider names the tenant claim otherwise;
+// operationsEmail=..., webhookUrl=... webhookSigningKey=...; docs/azure.md walks through it)
 
 targetScope = 'resourceGroup'
 
@@ -46,6 +49,19 @@ param corsOrigins array = []
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('E-mail address the operations alerts go to; empty: the action group notifies nobody until a receiver is added.')
+param operationsEmail string = ''
+
+@description('HTTPS URL every expiry notice is POSTed to, signed; empty: no webhook.')
+param webhookUrl string = ''
+
+@description('The webhook signing key (16 characters or more), stored as a Key Vault secret; required with webhookUrl.')
+@secure()
+param webhookSigningKey string = ''
+
+@description('Region of the admin page\'s Static Web App (offered in westus2, centralus, eastus2, westeurope and eastasia).')
+param staticWebAppLocation string = 'westeurope'
+
 @description('Days Log Analytics keeps logs (the audit trail itself lives in Table storage).')
 @minValue(30)
 @maxValue(730)
@@ -56,6 +72,7 @@ var storageName = take(toLower('st${appName}${suffix}'), 24)
 var vaultName = 'kv-${appName}-${take(suffix, 8)}'
 var functionAppName = 'func-${appName}-${suffix}'
 var deploymentContainer = 'app-package'
+var webhookSecretName = 'reccert-webhook-signing-key'
 // Table and queue names: the adapters use exactly these (functions/azure/adapters).
 var tableNames = [
   'certificates'
@@ -132,6 +149,9 @@ module functionApp 'modules/functionapp.bicep' = {
     jwtRolesClaim: jwtRolesClaim
     maximumInstanceCount: maximumInstanceCount
     corsOrigins: corsOrigins
+    webhookUrl: webhookUrl
+    // A reference to the latest version of the secret (created by the webhook module below).
+    webhookSecretUri: empty(webhookSigningKey) ? '' : '${keyVault.outputs.uri}secrets/${webhookSecretName}'
   }
 }
 
@@ -148,7 +168,47 @@ module identityRbac 'modules/identity-rbac.bicep' = {
   }
 }
 
+module webhook 'modules/webhook.bicep' = {
+  name: 'webhook'
+  params: {
+    keyVaultName: keyVault.outputs.name
+    secretName: webhookSecretName
+    signingKey: webhookSigningKey
+    principalId: functionApp.outputs.principalId
+    functionAppId: functionApp.outputs.id
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    actionGroupName: 'ag-${appName}-${suffix}'
+    operationsEmail: operationsEmail
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    displayName: 'reccert operations (${appName})'
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+  }
+}
+
+module hosting 'modules/hosting.bicep' = {
+  name: 'hosting'
+  params: {
+    name: 'stapp-${appName}-${suffix}'
+    location: staticWebAppLocation
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output keyVaultUri string = keyVault.outputs.uri
 output storageAccountName string = storage.outputs.name
+output adminPageHostName string = hosting.outputs.defaultHostname
+output staticWebAppName string = 'stapp-${appName}-${suffix}'

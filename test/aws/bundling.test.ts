@@ -64,6 +64,24 @@ describe('Lambda bundling (infra/aws/bundling.ts)', () => {
     }
   });
 
+  it('writes metrics as EMF lines itself: no bundle carries Powertools (BENCHMARKS.md, issue 17)', async () => {
+    for (const { name } of LAMBDA_ENTRIES) {
+      const inputs = await inputsOf(name);
+
+      expect({ name, powertools: inputs.filter((f) => f.includes('@aws-lambda-powertools')) }).toEqual({
+        name,
+        powertools: [],
+      });
+    }
+    // The webhook delivery serves no HTTP route: no route specs, schemas or zod (the settings
+    // reader shares the CORS list parser with the local server, a few hundred bytes).
+    expect(
+      (await inputsOf('webhook-delivery')).filter((f) =>
+        /shared\/http\/(route|schema)|node_modules\/zod\//.test(f),
+      ),
+    ).toEqual([]);
+  });
+
   it('carries the version as a literal, not the whole package.json', async () => {
     expect((await inputsOf('read')).filter((f) => f.endsWith('package.json'))).toEqual([]);
   });

@@ -195,8 +195,19 @@ describe('ReccertStack (AWS CDK)', () => {
         'EVENT_BUS_NAME',
         'KMS_KEY_ID',
         'NODE_OPTIONS',
+        'RECCERT_WEBHOOK_URL',
         'TABLE_NAME',
         'TOPIC_ARN',
+      ]);
+      // The delivery function gets the secret's name, never its value (besides the settings CDK
+      // gives the Parameters and Secrets extension).
+      const extension = /^(PARAMETERS_SECRETS_EXTENSION|SECRETS_MANAGER|SSM_PARAMETER_STORE)_/;
+      expect(envOf('webhook-delivery').filter((name) => !extension.test(name))).toEqual([
+        'DUE_INDEX_NAME',
+        'NODE_OPTIONS',
+        'RECCERT_WEBHOOK_SECRET_ID',
+        'RECCERT_WEBHOOK_URL',
+        'TABLE_NAME',
       ]);
     });
   });
@@ -358,14 +369,28 @@ describe('ReccertStack (AWS CDK)', () => {
       expect(JSON.stringify(del?.Resource)).toContain('/tenants/*/keys/*');
     });
 
-    it('grants no wildcard action anywhere', () => {
-      const actions = resourcesOf('AWS::IAM::Policy').flatMap(([, p]) =>
-        (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement.flatMap((s) =>
-          Array.isArray(s.Action) ? s.Action : [s.Action],
-        ),
-      );
+    it('grants no wildcard action anywhere but in the role CDK writes for copying the admin page', () => {
+      const actions = resourcesOf('AWS::IAM::Policy')
+        .filter(([id]) => !id.startsWith('CustomCDKBucketDeployment'))
+        .flatMap(([, p]) =>
+          (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement.flatMap((s) =>
+            Array.isArray(s.Action) ? s.Action : [s.Action],
+          ),
+        );
 
       expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+    });
+
+    it('lets the webhook delivery only claim, mark and reschedule outbox items and read its secret', () => {
+      expect(actionsOf('webhook-delivery')).toEqual(
+        ['dynamodb:Query', 'dynamodb:UpdateItem', 'secretsmanager:GetSecretValue', ...LOGGING].sort(),
+      );
+      const secret = statementsOf('webhook-delivery').find(
+        (s) => s.Action === 'secretsmanager:GetSecretValue',
+      );
+      expect(JSON.stringify(secret?.Resource)).toContain(':secret:');
+      expect(JSON.stringify(secret?.Resource)).toContain('WebhookSigningKeyName');
+      expect(JSON.stringify(secret?.Resource)).toContain('-??????');
     });
   });
 
@@ -424,7 +449,8 @@ describe('ReccertStack (AWS CDK)', () => {
       const denyInsecure = resourcesOf('AWS::S3::BucketPolicy').filter(([, p]) =>
         JSON.stringify(p.Properties).includes('"aws:SecureTransport":"false"'),
       );
-      expect(denyInsecure).toHaveLength(2);
+      // The key bucket, its access-log bucket and the admin page's bucket.
+      expect(denyInsecure).toHaveLength(3);
     });
 
     it('rotates both KMS keys and retains them', () => {

@@ -200,10 +200,100 @@ describe('infra/azure (main.bicep and its modules)', () => {
     // One thing each: main names and composes, the modules hold the resources.
     expect(main).not.toMatch(/^resource /m);
     expect(declared(main, 'output')).toEqual([
+      'adminPageHostName',
       'functionAppHostName',
       'functionAppName',
       'keyVaultUri',
+      'staticWebAppName',
       'storageAccountName',
     ]);
+  });
+
+  describe('operations (issue 17)', () => {
+    const text = (file: string) => FILES.find((f) => f.file === file)?.text ?? '';
+
+    it('e-mails the operationsEmail parameter from an action group', () => {
+      const main = fs.readFileSync(MAIN, 'utf8');
+      const alerts = text('modules/alerts.bicep');
+
+      expect(main).toMatch(/^param operationsEmail string = ''$/m);
+      expect(alerts).toMatch(/resource actionGroup 'Microsoft\.Insights\/actionGroups@/);
+      expect(alerts).toMatch(/emailAddress: operationsEmail/);
+    });
+
+    it('has alert rules, each acting on the action group, for the poison queues, failures, 5xx and the missed scan', () => {
+      const alerts = text('modules/alerts.bicep');
+      const rules = [
+        ...alerts.matchAll(/^ {4}name: '([\w-]+)'\n {4}displayName: '([^']+)'[\s\S]*?query: '([^']+)'/gm),
+      ].map((m) => ({ name: m[1]!, query: m[3]! }));
+
+      expect(rules.map((r) => r.name)).toEqual([
+        'poison-queue',
+        'function-failures',
+        'api-5xx',
+        'missed-expiry-scan',
+        'webhook-failing',
+      ]);
+      expect(alerts).toMatch(
+        /resource alertRules 'Microsoft\.Insights\/scheduledQueryRules@[\s\S]*actionGroups: \[\s*actionGroup\.id\s*\]/,
+      );
+      expect(rules.find((r) => r.name === 'poison-queue')?.query).toContain('MaxDequeueCount');
+      expect(rules.find((r) => r.name === 'api-5xx')?.query).toMatch(/resultCode\) >= 500/);
+      // The scan's timer function (functions/azure/index.ts) must have succeeded within 26 hours.
+      expect(rules.find((r) => r.name === 'missed-expiry-scan')?.query).toContain('"expiryScanDaily"');
+      expect(alerts).toMatch(
+        /window: 'PT26H'\n\s*query: 'requests \| where operation_Name == "expiryScanDaily"/,
+      );
+      const index = fs.readFileSync(path.join(ROOT, 'functions', 'azure', 'index.ts'), 'utf8');
+      expect(index).toContain("app.timer('expiryScanDaily'");
+    });
+
+    it('has a workbook with the same figures as the alerts, and the product metrics', () => {
+      const workbook = text('modules/workbook.bicep');
+
+      expect(workbook).toMatch(/resource workbook 'Microsoft\.Insights\/workbooks@/);
+      for (const title of [
+        'API requests and 5xx',
+        'API 5xx rate (%)',
+        'API latency p99 (ms)',
+        'Function failures',
+        'Poison queue moves',
+        'Uploads, decrypts, rewraps',
+        'Daily expiry scan',
+        'Webhook notices',
+      ]) {
+        expect(workbook).toContain(`title: '${title}'`);
+      }
+    });
+
+    it('hosts the admin page on a Static Web App, whose headers carry the CSP', () => {
+      const hosting = text('modules/hosting.bicep');
+
+      expect(hosting).toMatch(/resource site 'Microsoft\.Web\/staticSites@/);
+      expect(fs.readFileSync(MAIN, 'utf8')).toMatch(
+        /^output adminPageHostName string = hosting\.outputs\.defaultHostname$/m,
+      );
+    });
+
+    it('keeps the webhook signing key a secure parameter, a Key Vault secret and a Key Vault reference', () => {
+      const main = fs.readFileSync(MAIN, 'utf8');
+      const app = text('modules/functionapp.bicep');
+      const webhook = text('modules/webhook.bicep');
+
+      expect(main).toMatch(/@secure\(\)\nparam webhookSigningKey string = ''/);
+      expect(webhook).toMatch(/@secure\(\)\nparam signingKey string/);
+      expect(webhook).toMatch(/'Microsoft\.KeyVault\/vaults\/secrets@/);
+      expect(app).toMatch(
+        /name: 'RECCERT_WEBHOOK_SECRET'\s*value: '@Microsoft\.KeyVault\(SecretUri=\$\{webhookSecretUri\}\)'/,
+      );
+      expect(app).toMatch(/name: 'RECCERT_WEBHOOK_URL'\s*value: webhookUrl/);
+      // Read by the app's identity on that secret only.
+      expect(webhook).toMatch(/'4633458b-17de-408a-b874-0445c86b69e6'/);
+      expect(webhook).toMatch(/scope: secret\n/);
+    });
+
+    it('runs the Function App on Node.js 22', () => {
+      expect(text('modules/functionapp.bicep')).toMatch(/runtime: \{\s*name: 'node'\s*version: '22'\s*\}/);
+    });
   });
 });

@@ -10,12 +10,15 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { operatorRoutes } from '../../../shared/http/route-groups/operator';
+import { type Metrics, NO_METRICS } from '../../../shared/metrics';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { runExpiryScan } from '../../../shared/usecases/expiry-scan';
 import { sweepOrphanKeysAfterScan } from '../../../shared/usecases/orphan-keys';
+import { webhookUrlProblem } from '../../../shared/webhook';
+import { ConfigError } from '../../common/http-server';
 import { once } from '../../common/once';
-import { readWebhookSettings } from '../../common/webhook-settings';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
+import { lambdaMetrics } from '../adapters/emf-metrics';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
 import { SnsNotificationSink } from '../adapters/sns-notification-sink';
@@ -38,8 +41,9 @@ export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.
     tableName: requireEnv('TABLE_NAME', env),
     dueIndexName: requireEnv('DUE_INDEX_NAME', env),
   });
-  // With a webhook, the scan leaves each notice in the outbox; the delivery function sends it.
-  const webhook = readWebhookSettings(env);
+  // With a webhook, the scan leaves each notice in the outbox; the delivery function sends it
+  // (and alone holds the secret it signs with, so the scan needs only the URL).
+  const webhook = webhookConfigured(env);
   const deps = coreDeps(
     'expiry-scan',
     {
@@ -56,6 +60,18 @@ export function scanDeps(clients: ScanClients, env: NodeJS.ProcessEnv = process.
   return webhook ? { ...deps, noticeOutbox: repo } : deps;
 }
 
+/**
+ * Whether notices go to a webhook: `RECCERT_WEBHOOK_URL` is set. A URL that may not receive
+ * notices stops the cold start with the reason, as on the other runtimes.
+ */
+export function webhookConfigured(env: NodeJS.ProcessEnv): boolean {
+  const url = env.RECCERT_WEBHOOK_URL?.trim();
+  if (!url) return false;
+  const problem = webhookUrlProblem(url);
+  if (problem) throw new ConfigError(`${problem} Notices would not be delivered; refusing to start.`);
+  return true;
+}
+
 /** What a scheduled run returns (and logs): counts, not the notifications themselves. */
 export interface ScheduledScanResult {
   scanned: number;
@@ -67,6 +83,7 @@ export interface ScheduledScanResult {
 /** The scan function over the given deps: an HTTP API event is the operator route, anything else the schedule. */
 export function expiryScanFunction(
   makeDeps: () => CoreDeps,
+  metrics: Metrics = NO_METRICS,
 ): (event: unknown, context?: LambdaContext) => Promise<HttpApiResult | ScheduledScanResult> {
   const deps = once(makeDeps);
   const http = httpFunction('expiry-scan', deps, { routes: operatorRoutes });
@@ -80,17 +97,25 @@ export function expiryScanFunction(
       orphanKeysRemoved: await sweepOrphanKeysAfterScan(deps()),
     };
     deps().logger.info('scheduled expiry scan', summary);
+    // ScanRuns is what the missed-scan alarm watches: counted only once the run has finished.
+    metrics.count({
+      ScanRuns: 1,
+      CertificatesScanned: summary.scanned,
+      NoticesCreated: summary.notifications,
+    });
     return summary;
   };
 }
 
 /** Lambda entry point (EventBridge Scheduler and API Gateway HTTP API). */
-export const handler = expiryScanFunction(() =>
-  scanDeps({
-    dynamodb: new DynamoDBClient({}),
-    events: new EventBridgeClient({}),
-    sns: new SNSClient({}),
-    s3: new S3Client({}),
-    kms: new KMSClient({}),
-  }),
+export const handler = expiryScanFunction(
+  () =>
+    scanDeps({
+      dynamodb: new DynamoDBClient({}),
+      events: new EventBridgeClient({}),
+      sns: new SNSClient({}),
+      s3: new S3Client({}),
+      kms: new KMSClient({}),
+    }),
+  lambdaMetrics('expiry-scan'),
 );

@@ -18,6 +18,8 @@ export class Custody extends StackPart {
   readonly keystoreKey: Key;
   /** Sealed key objects under {@link KEY_OBJECTS}. */
   readonly keyBucket: Bucket;
+  /** Server access logs of the key bucket (and of the admin page's bucket). */
+  readonly accessLogs: Bucket;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -56,6 +58,7 @@ export class Custody extends StackPart {
       serverAccessLogsPrefix: 'key-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    this.accessLogs = accessLogs;
   }
 
   /** The ARN pattern of every tenant's key objects (and nothing else in the bucket). */

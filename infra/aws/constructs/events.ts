@@ -3,14 +3,14 @@
  * its dead-letter queue and alarm, the expiry notification topic under its own KMS key, and the
  * daily EventBridge Scheduler schedule of the expiry scan.
  */
-import { Aws, Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, type CfnCondition, Duration, Fn, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { CfnFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
-import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
+import { type CfnSchedule, Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -102,6 +102,36 @@ export class Events extends StackPart {
       schedule: ScheduleExpression.cron({ minute: '0', hour: String(hourUtc) }),
       target: new LambdaInvoke(expiryScan, { role: schedulerRole, retryAttempts: 3 }),
     });
+  }
+
+  /**
+   * Runs the webhook delivery every minute while `enabled` holds (a webhook URL is set); the
+   * schedule exists either way, disabled without one, so setting the URL later is an update.
+   * A missed run loses nothing: the outbox items wait for the next one.
+   */
+  scheduleWebhookDelivery(delivery: IFunction, enabled: CfnCondition): void {
+    const role = new Role(this, 'WebhookScheduleRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'Lets the minutely schedule invoke the webhook delivery.',
+    });
+    // AwsSolutions-IAM5: as for the expiry schedule, the grant covers the delivery function and its
+    // qualified versions only.
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(delivery.node.defaultChild as CfnFunction)}.Arn>:*]`,
+      reason: 'Invoke permission on the webhook-delivery function and its qualified versions only.',
+    });
+    const schedule = new Schedule(this, 'WebhookDeliverySchedule', {
+      description: 'reccert webhook delivery from the outbox',
+      schedule: ScheduleExpression.rate(Duration.minutes(1)),
+      target: new LambdaInvoke(delivery, { role, retryAttempts: 0 }),
+    });
+    (schedule.node.defaultChild as CfnSchedule).state = Fn.conditionIf(
+      enabled.logicalId,
+      'ENABLED',
+      'DISABLED',
+    ).toString();
   }
 
   /**

@@ -9,7 +9,14 @@
 import path from 'node:path';
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  LoggingFormat,
+  ParamsAndSecretsLayerVersion,
+  ParamsAndSecretsVersions,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
@@ -19,9 +26,17 @@ import { flatUniqueId, StackPart } from '../logical-ids';
 import type { Custody } from './custody';
 import type { Events } from './events';
 import { DUE_INDEX, type Metadata } from './metadata';
+import type { WebhookParameters } from './webhook';
 
 /** The function groups; each has its own role (DESIGN section 7: only the IAM it needs). */
-export const FUNCTION_NAMES = ['read', 'write', 'decrypt', 'assignment-consumer', 'expiry-scan'] as const;
+export const FUNCTION_NAMES = [
+  'read',
+  'write',
+  'decrypt',
+  'assignment-consumer',
+  'expiry-scan',
+  'webhook-delivery',
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /** What the functions reach. */
@@ -29,18 +44,20 @@ export interface FunctionsProps {
   custody: Custody;
   metadata: Metadata;
   events: Events;
+  /** The webhook of the expiry notices (its URL and the secret's name). */
+  webhook: WebhookParameters;
   /** Folder of the handler entry files; default `functions/aws/handlers` in this repository. */
   handlersDir?: string | undefined;
 }
 
-/** The five functions, each with its own role, log group and grants. */
+/** The functions, each with its own role, log group and grants. */
 export class Functions extends StackPart {
   /** The functions by group. */
   readonly byName: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
-    const { custody, metadata, events, handlersDir } = props;
+    const { custody, metadata, events, webhook, handlersDir } = props;
     const { keystoreKey, keyBucket } = custody;
     const { table } = metadata;
     const { bus, topic, messagingKey, assignments } = events;
@@ -52,10 +69,17 @@ export class Functions extends StackPart {
       KMS_KEY_ID: keystoreKey.keyArn,
       EVENT_BUS_NAME: bus.eventBusName,
       TOPIC_ARN: topic.topicArn,
+      RECCERT_WEBHOOK_URL: webhook.url,
+      // The secret's name, not its value: the delivery function reads the value at cold start.
+      RECCERT_WEBHOOK_SECRET_ID: webhook.secretName,
     };
     const pick = (...names: (keyof typeof env)[]) => Object.fromEntries(names.map((n) => [n, env[n]]));
-    const make = (name: FunctionName, environment: Record<string, string>, timeout: Duration) =>
-      this.lambda(name, handlersDir, environment, timeout);
+    const make = (
+      name: FunctionName,
+      environment: Record<string, string>,
+      timeout: Duration,
+      secrets?: ParamsAndSecretsLayerVersion,
+    ) => this.lambda(name, handlersDir, environment, timeout, secrets);
 
     const fns: Record<FunctionName, NodejsFunction> = {
       read: make('read', pick('TABLE_NAME'), Duration.seconds(10)),
@@ -72,8 +96,24 @@ export class Functions extends StackPart {
       ),
       'expiry-scan': make(
         'expiry-scan',
-        pick('TABLE_NAME', 'DUE_INDEX_NAME', 'EVENT_BUS_NAME', 'TOPIC_ARN', 'BUCKET_NAME', 'KMS_KEY_ID'),
+        pick(
+          'TABLE_NAME',
+          'DUE_INDEX_NAME',
+          'EVENT_BUS_NAME',
+          'TOPIC_ARN',
+          'BUCKET_NAME',
+          'KMS_KEY_ID',
+          'RECCERT_WEBHOOK_URL',
+        ),
         Duration.minutes(5),
+      ),
+      // Runs every minute; a pass gives each due delivery one attempt of at most 10 s.
+      'webhook-delivery': make(
+        'webhook-delivery',
+        pick('TABLE_NAME', 'DUE_INDEX_NAME', 'RECCERT_WEBHOOK_URL', 'RECCERT_WEBHOOK_SECRET_ID'),
+        Duration.seconds(55),
+        // The Parameters and Secrets extension serves the secret on localhost (no SDK client).
+        ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103),
       ),
     };
     this.byName = fns;
@@ -176,6 +216,19 @@ export class Functions extends StackPart {
       reason:
         'The orphan-key sweep deletes key objects no certificate holds, under any tenant prefix and nothing else.',
     });
+    // With a webhook the scan also leaves each notice in the outbox (a conditional PutItem, above).
+
+    // webhook delivery: claims due outbox items on the due index (Query) and leases, marks or
+    // reschedules them (conditional UpdateItem); reads its signing secret, nothing else.
+    allow('webhook-delivery', dynamo(['Query'], [indexArn]));
+    allow('webhook-delivery', dynamo(['UpdateItem']));
+    allow(
+      'webhook-delivery',
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [webhook.secretArnPattern()],
+      }),
+    );
   }
 
   /** One function: its own role and log group, arm64, Node.js 22, X-Ray, minified bundle. */
@@ -184,6 +237,7 @@ export class Functions extends StackPart {
     handlersDir: string | undefined,
     environment: Record<string, string>,
     timeout: Duration,
+    paramsAndSecrets?: ParamsAndSecretsLayerVersion,
   ): NodejsFunction {
     const id = pascal(name);
     const logGroup = new LogGroup(this, `${id}Logs`, {
@@ -218,6 +272,7 @@ export class Functions extends StackPart {
       logGroup,
       loggingFormat: LoggingFormat.JSON,
       environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
+      ...(paramsAndSecrets ? { paramsAndSecrets } : {}),
       bundling: lambdaBundling(),
     });
     // AwsSolutions-IAM5: X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level

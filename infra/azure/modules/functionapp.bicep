@@ -1,4 +1,4 @@
-// The Function App: Flex Consumption (Linux, Node 20) with a system-assigned managed identity.
+// The Function App: Flex Consumption (Linux, Node 22) with a system-assigned managed identity.
 // Every data-plane call (Key Vault, Table, Queue, the host's own storage, Application Insights)
 // uses that identity; no connection string with a key and no secret is set here.
 
@@ -56,6 +56,88 @@ param maximumInstanceCount int
 @description('Exact origins whose pages may call the API (CORS); no wildcard: bearer tokens are credentials.')
 param corsOrigins array
 
+@description('RECCERT_WEBHOOK_URL: where expiry notices are POSTed; empty: no webhook.')
+param webhookUrl string
+
+@description('Key Vault secret URI of the webhook signing key (RECCERT_WEBHOOK_SECRET as a Key Vault reference); empty: none.')
+param webhookSecretUri string
+
+var baseSettings = [
+  {
+    // Identity-based host storage: no connection string, no account key.
+    name: 'AzureWebJobsStorage__accountName'
+    value: storageAccountName
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: appInsights.properties.ConnectionString
+  }
+  {
+    // Telemetry is sent with the managed identity (local auth is off on the component).
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'Authorization=AAD'
+  }
+  {
+    name: 'RECCERT_FLOW'
+    value: 'azure'
+  }
+  {
+    name: 'RECCERT_KEY_VAULT_URL'
+    value: keyVaultUri
+  }
+  {
+    name: 'RECCERT_TABLE_ENDPOINT'
+    value: tableEndpoint
+  }
+  {
+    name: 'RECCERT_QUEUE_ENDPOINT'
+    value: queueEndpoint
+  }
+  {
+    name: 'RECCERT_JWT_ISSUER'
+    value: jwtIssuer
+  }
+  {
+    name: 'RECCERT_JWT_AUDIENCE'
+    value: jwtAudience
+  }
+  {
+    name: 'RECCERT_CORS_ORIGINS'
+    value: join(corsOrigins, ',')
+  }
+  {
+    name: 'RECCERT_JWKS_URI'
+    value: jwksUri
+  }
+  {
+    name: 'RECCERT_JWT_TENANT_CLAIM'
+    value: jwtTenantClaim
+  }
+  {
+    name: 'RECCERT_JWT_TENANTS_CLAIM'
+    value: jwtTenantsClaim
+  }
+  {
+    name: 'RECCERT_JWT_ROLES_CLAIM'
+    value: jwtRolesClaim
+  }
+]
+
+// The webhook settings only when a webhook is configured: the notice queue's function is
+// registered only then (functions/azure/index.ts), and the secret is a Key Vault reference, so
+// its value is in no app setting.
+var webhookSettingList = [
+  {
+    name: 'RECCERT_WEBHOOK_URL'
+    value: webhookUrl
+  }
+  {
+    name: 'RECCERT_WEBHOOK_SECRET'
+    value: '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'
+  }
+]
+var webhookSettings = empty(webhookUrl) ? [] : webhookSettingList
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -105,9 +187,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: 2048
       }
+      // Node.js 22 (LTS): Node 20 reached end of life in April 2026. The code is tested on 20 and
+      // bundled for 22 on Lambda; it uses nothing that differs between the two.
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
     siteConfig: {
@@ -123,66 +207,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         allowedOrigins: corsOrigins
         supportCredentials: false
       }
-      appSettings: [
-        {
-          // Identity-based host storage: no connection string, no account key.
-          name: 'AzureWebJobsStorage__accountName'
-          value: storageAccountName
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: appInsights.properties.ConnectionString
-        }
-        {
-          // Telemetry is sent with the managed identity (local auth is off on the component).
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'Authorization=AAD'
-        }
-        {
-          name: 'RECCERT_FLOW'
-          value: 'azure'
-        }
-        {
-          name: 'RECCERT_KEY_VAULT_URL'
-          value: keyVaultUri
-        }
-        {
-          name: 'RECCERT_TABLE_ENDPOINT'
-          value: tableEndpoint
-        }
-        {
-          name: 'RECCERT_QUEUE_ENDPOINT'
-          value: queueEndpoint
-        }
-        {
-          name: 'RECCERT_JWT_ISSUER'
-          value: jwtIssuer
-        }
-        {
-          name: 'RECCERT_JWT_AUDIENCE'
-          value: jwtAudience
-        }
-        {
-          name: 'RECCERT_CORS_ORIGINS'
-          value: join(corsOrigins, ',')
-        }
-        {
-          name: 'RECCERT_JWKS_URI'
-          value: jwksUri
-        }
-        {
-          name: 'RECCERT_JWT_TENANT_CLAIM'
-          value: jwtTenantClaim
-        }
-        {
-          name: 'RECCERT_JWT_TENANTS_CLAIM'
-          value: jwtTenantsClaim
-        }
-        {
-          name: 'RECCERT_JWT_ROLES_CLAIM'
-          value: jwtRolesClaim
-        }
-      ]
+      appSettings: concat(baseSettings, webhookSettings)
     }
   }
 }
