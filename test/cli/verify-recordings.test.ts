@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, createPrivateKey } from 'node:crypto';
 import {
   createWriteStream,
   mkdirSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -11,13 +13,14 @@ import {
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { buildSync } from 'esbuild';
 import { KeyRing, verifyFile } from '../../cli/commands/verify-recordings-worker';
 import type { Io } from '../../cli/io';
 import { main } from '../../cli/main';
 import { formatBackupBundle } from '../../shared/escrow/backup-bundle';
 import { createEncryptStream } from '../../shared/recording';
 import { encryptBuffer } from '../recording/helpers';
-import { errorLine, openssl, reccert, tempDir } from './cli';
+import { errorLine, openssl, ROOT, reccert, tempDir } from './cli';
 
 const MiB = 1024 * 1024;
 const BIG = 200 * MiB;
@@ -314,6 +317,52 @@ describe('reccert verify-recordings', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^6 recording\(s\) checked: 6 ok, 0 failed \(/m);
+  });
+
+  it('runs from compiled JavaScript too, where the worker is the .js file beside the command', async () => {
+    const built = join(dir, 'built');
+    const sources: string[] = [];
+    const collect = (folder: string): void => {
+      for (const e of readdirSync(folder, { withFileTypes: true })) {
+        const p = join(folder, e.name);
+        if (e.isDirectory()) collect(p);
+        else if (p.endsWith('.ts')) sources.push(p);
+      }
+    };
+    collect(join(ROOT, 'cli'));
+    collect(join(ROOT, 'shared'));
+    buildSync({
+      entryPoints: sources,
+      outdir: built,
+      outbase: ROOT,
+      format: 'cjs',
+      platform: 'node',
+      logLevel: 'error',
+    });
+    symlinkSync(join(ROOT, 'node_modules'), join(built, 'node_modules'));
+    const run = `require(${JSON.stringify(join(built, 'cli', 'main.js'))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; });`;
+
+    // Plain node, no tsx anywhere: a worker that needed the TypeScript sources could not start.
+    const result = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        run,
+        'verify-recordings',
+        '--key',
+        'active.key',
+        '--key',
+        'next.key',
+        '--json',
+        'recs/bad',
+        'recs/openssl/empty.cms',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+
+    expect(result.status).toBe(1);
+    expect(failures(parseReport(result.stdout))).toEqual(EXPECTED_FAILURES);
+    expect(parseReport(result.stdout).ok).toBe(1);
   });
 
   it('keeps memory bounded on a 200 MiB recording: the plaintext is discarded as it streams', async () => {
