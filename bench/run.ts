@@ -22,6 +22,7 @@ export const BENCHMARKS: Readonly<Record<string, string>> = {
   api: 'bench/api.ts',
   recording: 'bench/recording-crypto.ts',
   playback: 'bench/playback.ts',
+  verify: 'bench/verify.ts',
 };
 
 function runOne(file: string): Promise<number> {

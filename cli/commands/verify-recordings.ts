@@ -325,9 +325,15 @@ interface PoolEvents {
 }
 
 /**
- * Runs every target through `jobs` workers, one file per worker at a time, each worker taking
- * the next file as soon as it is free: a big recording keeps one worker busy while the others
- * go on with the rest. A worker that dies fails its file (INTERNAL_ERROR) and is replaced.
+ * Recordings one worker has in hand at once: while one waits for the disk or for an RSA
+ * operation on the thread pool, another is deciphered.
+ */
+const IN_FLIGHT_PER_WORKER = 4;
+
+/**
+ * Runs every target through `jobs` workers, each taking the next file as soon as it has room:
+ * a big recording keeps one slot busy while the rest go on with the other files. A worker that
+ * dies fails the files it held (INTERNAL_ERROR) and is replaced.
  */
 async function runPool(targets: Target[], keys: WorkerKeys, jobs: number, events: PoolEvents): Promise<void> {
   let next = 0;
@@ -335,25 +341,26 @@ async function runPool(targets: Target[], keys: WorkerKeys, jobs: number, events
   const workers = new Set<Worker>();
   try {
     await new Promise<void>((done, fail) => {
-      const complete = (id: number, outcome: { code?: string; message?: string }): boolean => {
+      const complete = (id: number, outcome: { code?: string; message?: string }): void => {
         events.onDone(id, outcome);
         finished++;
         if (finished === targets.length) done();
-        return finished < targets.length;
       };
       const spawn = (): void => {
         const worker = startWorker(keys);
         workers.add(worker);
-        let current: number | undefined;
+        const held = new Set<number>();
         let ready = false;
         const feed = (): void => {
-          current = next < targets.length ? next++ : undefined;
-          if (current === undefined) {
+          while (held.size < IN_FLIGHT_PER_WORKER && next < targets.length) {
+            const id = next++;
+            held.add(id);
+            worker.postMessage({ id, path: targets[id]!.full } satisfies VerifyJob);
+          }
+          if (held.size === 0) {
             workers.delete(worker);
             void worker.terminate();
-            return;
           }
-          worker.postMessage({ id: current, path: targets[current]!.full } satisfies VerifyJob);
         };
         worker.on('message', (message: WorkerMessage) => {
           if (message.type === 'ready') {
@@ -361,20 +368,20 @@ async function runPool(targets: Target[], keys: WorkerKeys, jobs: number, events
             feed();
           } else if (message.type === 'progress') {
             events.onProgress(message.id, message.bytes);
-          } else if (complete(message.id, message)) {
-            feed();
+          } else {
+            held.delete(message.id);
+            complete(message.id, message);
+            if (finished < targets.length) feed();
           }
         });
         worker.on('error', (error) => {
           workers.delete(worker);
           // A worker that cannot start would fail every file the same way: stop with its reason.
           if (!ready) return fail(error);
-          if (current === undefined) return;
-          const more = complete(current, {
-            code: 'INTERNAL_ERROR',
-            message: `The check stopped: ${error.message}.`,
-          });
-          if (more && next < targets.length) spawn();
+          for (const id of held)
+            complete(id, { code: 'INTERNAL_ERROR', message: `The check stopped: ${error.message}.` });
+          held.clear();
+          if (finished < targets.length && next < targets.length) spawn();
         });
       };
       for (let i = 0; i < jobs; i++) spawn();
