@@ -161,6 +161,7 @@ async function loadBackup(
     escrowCert === undefined ? {} : { certificates: [escrowCert] },
   );
   const chunks: Buffer[] = [];
+  let whole: Buffer | undefined;
   let text: string;
   try {
     await pipeline(
@@ -174,7 +175,8 @@ async function loadBackup(
       }),
     );
     await decryptor.completed;
-    text = Buffer.concat(chunks).toString('utf8');
+    whole = Buffer.concat(chunks);
+    text = whole.toString('utf8');
   } catch (error) {
     if (error instanceof AppError) {
       const hint =
@@ -185,7 +187,9 @@ async function loadBackup(
     }
     throw new UsageError(`cannot read backup '${backupPath}': ${fsReason(error)}`, NAME);
   } finally {
+    // Key material: the buffers are wiped at once (the text goes with the garbage collector).
     for (const c of chunks) c.fill(0);
+    whole?.fill(0);
   }
   let bundle: ReturnType<typeof parseBackupBundle>;
   try {
@@ -501,7 +505,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     for (const s of found.skipped) lines.push(`skipped  ${escapeControls(s.path)}: ${s.reason}`);
     if (notEscrowed.length > 0)
       lines.push(
-        `note: the backup has no key for ${notEscrowed.length} certificate(s) (${notEscrowed.join(', ')}): their recordings cannot be checked with it`,
+        `note: the backup has no key for ${notEscrowed.length} certificate(s) (${escapeControls(notEscrowed.join(', '))}): their recordings cannot be checked with it`,
       );
     const mb = progress.totalBytes / 1e6;
     lines.push(
