@@ -19,7 +19,7 @@ import type { Io } from '../../cli/io';
 import { main } from '../../cli/main';
 import { formatBackupBundle } from '../../shared/escrow/backup-bundle';
 import { createEncryptStream } from '../../shared/recording';
-import { encryptBuffer } from '../recording/helpers';
+import { encryptBuffer, makeKeyPair } from '../recording/helpers';
 import { errorLine, openssl, ROOT, reccert, tempDir } from './cli';
 
 const MiB = 1024 * 1024;
@@ -31,27 +31,6 @@ interface Report {
   ok: number;
   failed: Array<{ path: string; code: string; message: string }>;
   skipped: Array<{ path: string; reason: string }>;
-}
-
-function makePair(dir: string, name: string): void {
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '1',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.pem`,
-    ],
-    { cwd: dir },
-  );
 }
 
 /** `openssl cms -encrypt` as the issue prescribes, for every recipient named. */
@@ -149,7 +128,7 @@ describe('reccert verify-recordings', () => {
   const dir = tempDir('reccert-verify-');
 
   beforeAll(async () => {
-    for (const name of ['active', 'next', 'old', 'stranger', 'escrow']) makePair(dir, name);
+    for (const name of ['active', 'next', 'old', 'stranger', 'escrow']) await makeKeyPair(dir, name);
     // The three key forms: PKCS#8 (active), PKCS#1 (next), encrypted PKCS#8 (old).
     openssl(['rsa', '-in', 'next.key', '-traditional', '-out', 'next-pkcs1.key'], { cwd: dir });
     openssl(
