@@ -84,6 +84,7 @@ const EXPECTED_FAILURES: Array<[string, string]> = [
   ['recs/bad/content-flipped.cms', 'INTEGRITY_CHECK_FAILED'],
   ['recs/bad/empty-file', 'NOT_CMS'],
   ['recs/bad/not-cms.wav', 'NOT_CMS'],
+  ['recs/bad/seventeen-recipients.cms', 'TOO_MANY_RECIPIENTS'],
   ['recs/bad/stranger.cms', 'NO_MATCHING_KEY'],
   ['recs/bad/tag-flipped.cms', 'INTEGRITY_CHECK_FAILED'],
   ['recs/bad/truncated-in-content.cms', 'INTEGRITY_CHECK_FAILED'],
@@ -204,6 +205,14 @@ describe('reccert verify-recordings', () => {
     writeFileSync(join(dir, 'recs/bad/truncated-to-8-bytes.cms'), base.subarray(0, 8));
     writeFileSync(join(dir, 'recs/bad/not-cms.wav'), readFileSync(join(dir, 'call.wav')).subarray(0, 4096));
     writeFileSync(join(dir, 'recs/bad/empty-file'), '');
+    // One over DESIGN section 9's limit, ours among them: refused before any RSA work.
+    writeFileSync(
+      join(dir, 'recs/bad/seventeen-recipients.cms'),
+      await encryptBuffer(Buffer.from('x'), [
+        ...pems('active'),
+        ...Array.from({ length: 16 }, () => pems('stranger')[0]!),
+      ]),
+    );
     await writeBackup(dir);
   });
 
