@@ -56,6 +56,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => require('./commands/backup'),
   },
   {
+    name: 'verify-recordings',
+    summary: 'Check that every recording in files or folders opens with the keys held (exit drill)',
+    load: () => require('./commands/verify-recordings'),
+  },
+  {
     name: 'token',
     summary: 'Mint a bearer token for the local runtime',
     load: () => require('./commands/token'),

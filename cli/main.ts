@@ -15,7 +15,7 @@ const GLOBAL_HELP = `reccert: recording certificates and keys, the same checks a
 Usage: reccert <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(13)}${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(19)}${c.summary}`).join('\n')}
 
 Every command takes --help and --json (machine-readable output on stdout).
 
