@@ -216,6 +216,11 @@ export class CmsRewrapStream extends Transform {
     this.verifier.resume();
   }
 
+  /** Unwrap attempts made so far (each a private-key operation of the unwrapper). */
+  get unwrapAttempts(): number {
+    return this.verifier.unwrapAttempts;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytesIn += chunk.length;
     if (!this.planned) this.queued.push(chunk);
