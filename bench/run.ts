@@ -1,9 +1,9 @@
 /**
- * The benchmark harness (`npm run bench`): runs the six benchmarks, each in its own process,
+ * The benchmark harness (`npm run bench`): runs the seven benchmarks, each in its own process,
  * then prints every budget and writes bench/results/summary.md (all tables, ready for
  * BENCHMARKS.md).
  *
- *   npx tsx bench/run.ts                       # all six
+ *   npx tsx bench/run.ts                       # all seven
  *   npx tsx bench/run.ts validation coldstart  # a subset, by name
  *
  * Exit code: 0 when every budget is met, 1 when one is missed (each is printed with how far off
@@ -22,6 +22,7 @@ export const BENCHMARKS: Readonly<Record<string, string>> = {
   api: 'bench/api.ts',
   recording: 'bench/recording-crypto.ts',
   playback: 'bench/playback.ts',
+  rewrap: 'bench/rewrap.ts',
 };
 
 function runOne(file: string): Promise<number> {

@@ -9,9 +9,6 @@ import { oneLine } from './errors';
 import type { RewrapJob, RewrapOutcome, RewrapWorkerData } from './rewrap-worker';
 
 const WORKER_FILE = path.join(__dirname, 'rewrap-worker.ts');
-// tsx's CommonJS hook must be registered inside the worker before the TypeScript is required.
-// An eval'd worker resolves modules from the working directory, so both paths are absolute.
-const BOOT = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(WORKER_FILE)});`;
 
 /**
  * Rewraps every job on `threads` workers; `onDone` sees each outcome as it arrives. A worker
@@ -23,6 +20,10 @@ export async function runRewrapPool(
   data: RewrapWorkerData,
   onDone: (job: Omit<RewrapJob, 'id'>, outcome: RewrapOutcome) => void,
 ): Promise<void> {
+  // tsx's CommonJS hook must be registered inside the worker before the TypeScript is required.
+  // An eval'd worker resolves modules from the working directory, so both paths are absolute;
+  // resolved here, not at load, so that single-file runs need no tsx.
+  const boot = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(WORKER_FILE)});`;
   let next = 0;
   let running = 0;
   await new Promise<void>((resolve) => {
@@ -32,7 +33,7 @@ export async function runRewrapPool(
         return;
       }
       running++;
-      const worker = new Worker(BOOT, { eval: true, workerData: data });
+      const worker = new Worker(boot, { eval: true, workerData: data });
       let current: number | undefined;
       const feed = (): void => {
         if (next >= jobs.length) {
