@@ -268,7 +268,7 @@ function playbackEntry(
 const AUDIT_ATTEMPTS = 3;
 
 /** Stores the audit entry of a release, or throws: no plaintext leaves unaudited. */
-export async function auditOrThrow(deps: CoreDeps, entry: AuditEntry): Promise<void> {
+export async function auditOrThrow(deps: CoreDeps, entry: AuditEntry, what = 'playback'): Promise<void> {
   let failure: unknown;
   for (let attempt = 1; attempt <= AUDIT_ATTEMPTS; attempt++) {
     try {
@@ -279,8 +279,8 @@ export async function auditOrThrow(deps: CoreDeps, entry: AuditEntry): Promise<v
       if (attempt < AUDIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 25 * 4 ** (attempt - 1)));
     }
   }
-  deps.logger.error('playback not audited, so not released', { auditEntry: entry, error: String(failure) });
-  throw new UnavailableError('The playback could not be audited, so it was not sent. Retry shortly.', {
+  deps.logger.error(`${what} not audited, so not released`, { auditEntry: entry, error: String(failure) });
+  throw new UnavailableError(`The ${what} could not be audited, so it was not sent. Retry shortly.`, {
     cause: failure,
   });
 }

@@ -177,6 +177,7 @@ export async function rewrapRecording(
         bytes: result.bytesOut,
         unwrapAttempts: result.unwrapAttempts,
       }),
+      'rewrap',
     );
   } catch (error) {
     await spool.release();
