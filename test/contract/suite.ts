@@ -1562,6 +1562,13 @@ export function describeContract(spec: RuntimeSpec): void {
         };
       }
 
+      /**
+       * Key generation blocks the event loop for seconds on a busy machine, long enough for the
+       * server to close an idle keep-alive connection unseen; a turn of the loop lets the client
+       * notice before it sends the next request on it (EPIPE otherwise).
+       */
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
       /** Whether `openssl cms -decrypt` with `pair`'s key opens `cms` to `plaintext`. */
       function opensslOpens(cms: Buffer, pair: Pair, plaintext: Buffer): boolean {
         const dir = mkdtempSync(join(tmpdir(), 'reccert-rewrap-'));
@@ -1601,42 +1608,47 @@ export function describeContract(spec: RuntimeSpec): void {
         const old = freshPair();
         const next = freshPair();
         const spare = freshPair();
+        const original = await encryptRecording(audio, [old.certPem]);
+        await settle();
         const oldCert = await upload(t, old);
         const nextCert = await upload(t, next);
         // On the azure flow each upload replaces the previous one in `record`: keep `next` current.
         await assign(t, 'support', nextCert.id);
         const spareCert = await upload(t, spare);
-        const original = await encryptRecording(audio, [old.certPem]);
 
         const res = await rewrapBytes(t, [nextCert.id, spareCert.id], original);
-
-        expect(res.status).toBe(200);
-        expect(res.type).toBe('application/cms');
-        expect(opensslOpens(res.bytes, next, audio)).toBe(true);
-        expect(opensslOpens(res.bytes, spare, audio)).toBe(true);
-        expect(opensslOpens(res.bytes, old, audio)).toBe(false);
-        // The encrypted content (as long as the audio) and the 18-byte mac end both recordings.
-        const tail = audio.length + 18;
-        expect(res.bytes.subarray(-tail).equals(original.subarray(-tail))).toBe(true);
+        // Every request before the slow openssl checks: an idle keep-alive connection may be
+        // closed by the server while they run.
         const audit = await eventually(
           () => api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token }),
           (r) => r.body.items.some((e: { action: string }) => e.action === 'recording.rewrap'),
         );
+
+        expect(res.status).toBe(200);
+        expect(res.type).toBe('application/cms');
         expect(
           audit.body.items.find((e: { action: string }) => e.action === 'recording.rewrap'),
         ).toMatchObject({
           certificateId: oldCert.id,
           details: { outcome: 'rewrapped', to: [nextCert.id, spareCert.id] },
         });
+        // The encrypted content (as long as the audio) and the 18-byte mac end both recordings.
+        const tail = audio.length + 18;
+        expect(res.bytes.subarray(-tail).equals(original.subarray(-tail))).toBe(true);
+        expect(opensslOpens(res.bytes, next, audio)).toBe(true);
+        expect(opensslOpens(res.bytes, spare, audio)).toBe(true);
+        expect(opensslOpens(res.bytes, old, audio)).toBe(false);
       });
 
       it('refuses an unknown target with 404, a retired one with 409 CERTIFICATE_NOT_USABLE and too many with 400', async () => {
         const t = await tenant();
-        const first = await upload(t);
-        await assign(t, 'support', first.id);
-        const second = await upload(t);
-        await assign(t, 'support', second.id);
+        const [firstPair, secondPair] = [freshPair(), freshPair()];
         const cms = await encryptRecording(audio, [freshPair().certPem]);
+        await settle();
+        const first = await upload(t, firstPair);
+        await assign(t, 'support', first.id);
+        const second = await upload(t, secondPair);
+        await assign(t, 'support', second.id);
 
         const unknown = await rewrap(t, ['f'.repeat(32)], cms);
         const retired = await rewrap(t, [first.id], cms);
@@ -1655,14 +1667,18 @@ export function describeContract(spec: RuntimeSpec): void {
       it('answers a tampered recording with 422 INTEGRITY_CHECK_FAILED, and one for someone else with 422 NO_MATCHING_KEY', async () => {
         const t = await tenant();
         const pair = freshPair();
-        await upload(t, pair);
-        const target = await upload(t);
+        const targetPair = freshPair();
         const cms = await encryptRecording(audio, [pair.certPem]);
+        await settle();
+        await upload(t, pair);
+        const target = await upload(t, targetPair);
         const tampered = Buffer.from(cms);
         tampered[tampered.length - 5] = (tampered[tampered.length - 5] ?? 0) ^ 0x01;
+        const forSomeoneElse = await encryptRecording(audio, [freshPair().certPem]);
+        await settle();
 
         const damaged = await rewrap(t, [target.id], tampered);
-        const foreign = await rewrap(t, [target.id], await encryptRecording(audio, [freshPair().certPem]));
+        const foreign = await rewrap(t, [target.id], forSomeoneElse);
         const garbage = await rewrap(t, [target.id], Buffer.from('RIFF....WAVEfmt not encrypted'));
 
         expect(damaged.status).toBe(422);
