@@ -23,6 +23,7 @@ export const BENCHMARKS: Readonly<Record<string, string>> = {
   recording: 'bench/recording-crypto.ts',
   playback: 'bench/playback.ts',
   verify: 'bench/verify.ts',
+  rewrap: 'bench/rewrap.ts',
 };
 
 function runOne(file: string): Promise<number> {

@@ -61,6 +61,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => require('./commands/verify-recordings'),
   },
   {
+    name: 'rewrap',
+    summary: 'Give recordings to other certificates: new header, same content and tag, verified',
+    load: () => require('./commands/rewrap'),
+  },
+  {
     name: 'token',
     summary: 'Mint a bearer token for the local runtime',
     load: () => require('./commands/token'),

@@ -9,6 +9,7 @@ import {
   type ApiRequest,
   type ApiResponse,
   bearerToken,
+  collectQuery,
   createApiHandler,
   errorResponse,
 } from '../../shared/http/api-handler';
@@ -74,12 +75,14 @@ export function toApiRequest(event: HttpApiEvent): ApiRequest {
   const query: Record<string, string | undefined> = {};
   // API Gateway joins repeated parameters with commas in queryStringParameters; the raw string
   // keeps them apart, and the first one wins as on the other runtimes.
-  for (const [name, value] of new URLSearchParams(event.rawQueryString ?? '')) query[name] ??= value;
+  const pairs = [...new URLSearchParams(event.rawQueryString ?? '')];
+  for (const [name, value] of pairs) query[name] ??= value;
   const claims = event.requestContext.authorizer?.jwt?.claims;
   return {
     method: event.requestContext.http.method.toUpperCase(),
     path: event.rawPath,
     query,
+    queryAll: collectQuery(pairs),
     headers,
     ...(event.body === undefined || event.body === null
       ? {}

@@ -10,7 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { DomainEvent } from '../../shared/domain/types';
 import { AppError } from '../../shared/errors';
-import { type ApiRequest, bearerToken, createApiHandler, errorResponse } from '../../shared/http/api-handler';
+import {
+  type ApiRequest,
+  bearerToken,
+  collectQuery,
+  createApiHandler,
+  errorResponse,
+} from '../../shared/http/api-handler';
 import { corsMethods, corsResponseHeaders, isPreflight, preflightHeaders } from '../../shared/http/cors';
 import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
@@ -247,6 +253,7 @@ export async function startLocalRuntime(
         method: req.method ?? 'GET',
         path: url.pathname,
         query,
+        queryAll: collectQuery(url.searchParams),
         headers,
         bodyStream: req,
         requestId,

@@ -138,7 +138,8 @@ export type AuditAction =
   | 'ivr.assign.applied'
   | 'ivr.assign.rejected'
   | 'screen.change'
-  | 'recording.decrypt';
+  | 'recording.decrypt'
+  | 'recording.rewrap';
 
 export interface AuditEntry {
   id: string;

@@ -25,6 +25,8 @@ export interface ApiRequest {
   /** Path without the query string, e.g. /v1/tenants/acme/certificates. */
   path: string;
   query: Record<string, string | undefined>;
+  /** Every value of each query parameter, in order (see `collectQuery`); routes with repeatable parameters read it. */
+  queryAll?: Record<string, string[]>;
   /** Header names in lower case. */
   headers: Record<string, string | undefined>;
   /** The whole body, when the runtime has it (Lambda, Functions). */
@@ -126,6 +128,20 @@ function zodMessage(where: string, error: z.ZodError): ValidationError {
   );
 }
 
+/**
+ * Every value of each query parameter, in order, for `ApiRequest.queryAll`. Prototype-free:
+ * parameter names are the caller's.
+ */
+export function collectQuery(pairs: Iterable<[string, string]>): Record<string, string[]> {
+  const all: Record<string, string[]> = Object.create(null);
+  for (const [name, value] of pairs) {
+    const values = all[name];
+    if (values) values.push(value);
+    else all[name] = [value];
+  }
+  return all;
+}
+
 /** Bearer token from the Authorization header, or undefined. */
 export function bearerToken(headers: Record<string, string | undefined>): string | undefined {
   const value = headers.authorization;
@@ -188,7 +204,12 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
     }
     let query: unknown = {};
     if (route.query) {
-      const parsed = route.query.safeParse(request.query);
+      const input: Record<string, unknown> = { ...request.query };
+      for (const name of route.repeatedQuery ?? []) {
+        const single = request.query[name];
+        input[name] = request.queryAll?.[name] ?? (single === undefined ? [] : [single]);
+      }
+      const parsed = route.query.safeParse(input);
       if (!parsed.success) throw zodMessage('query', parsed.error);
       query = parsed.data;
     }

@@ -48,6 +48,8 @@ export interface RouteSpec<Q = unknown, B = unknown> {
   access: 'public' | { roles: Role[]; tenantScoped: boolean };
   params?: z.ZodObject;
   query?: z.ZodType<Q>;
+  /** Query parameters that may repeat (`?to=a&to=b`): the schema sees every value, as an array. */
+  repeatedQuery?: readonly string[];
   body?: { schema: z.ZodType<B>; multipart?: boolean; required?: boolean };
   /** A streamed body of one of these media types (not buffered, no size limit). */
   streamBody?: { contentTypes: string[] };
@@ -318,6 +320,37 @@ export const SPECS = {
     },
     errors: [
       ...AUTH_ERRORS,
+      'NOT_CMS',
+      'TOO_MANY_RECIPIENTS',
+      'NO_MATCHING_KEY',
+      'INTEGRITY_CHECK_FAILED',
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'SERVICE_UNAVAILABLE',
+    ],
+  }),
+  rewrapRecording: spec<z.infer<typeof S.RewrapQuery>>({
+    operationId: 'rewrapRecording',
+    method: 'POST',
+    path: '/v1/tenants/{tenantId}/recordings/rewrap',
+    summary:
+      "Rewrap a CMS recording for the tenant's certificates named by `to` (repeat it, at most 4): the session key is unwrapped through custody and wrapped for them instead of the current recipients; the encrypted content and tag are unchanged, and the result is sent only once the tag verified (audited as recording.rewrap)",
+    access: { roles: ['decrypt'], tenantScoped: true },
+    group: 'decrypt',
+    params: TenantParams,
+    query: S.RewrapQuery,
+    repeatedQuery: ['to'],
+    streamBody: { contentTypes: ['application/cms', 'application/pkcs7-mime', 'application/octet-stream'] },
+    success: {
+      status: 200,
+      description:
+        'The rewrapped recording (application/cms, with Content-Length): the same encrypted content and tag with a new header. Targets must be current certificates of the tenant (404 unknown, 409 CERTIFICATE_NOT_USABLE when expired or retired). Limits as decrypt: 16 recipients, 4 unwrap attempts; where responses are buffered a larger recording is PAYLOAD_TOO_LARGE.',
+    },
+    errors: [
+      ...AUTH_ERRORS,
+      'VALIDATION_ERROR',
+      'NOT_FOUND',
+      'CERTIFICATE_NOT_USABLE',
       'NOT_CMS',
       'TOO_MANY_RECIPIENTS',
       'NO_MATCHING_KEY',

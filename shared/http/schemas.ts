@@ -230,3 +230,10 @@ export const AuditQuery = z.object({
   certificateId: CertificateId.optional(),
   cursor: Cursor.optional(),
 });
+
+export const RewrapQuery = z.object({
+  to: z.array(CertificateId).min(1).max(4).meta({
+    description:
+      'A target certificate id of the tenant; repeat the parameter for several (at most 4). The recording is rewrapped for these instead of its current recipients.',
+  }),
+});

@@ -4,6 +4,7 @@
  * with `openssl cms -encrypt -aes-256-gcm` / `openssl cms -decrypt`.
  *
  * Encrypt: {@link encryptFile} or {@link createEncryptStream}.
+ * Rewrap (new recipients, same content and tag): {@link rewrapFile} or {@link createRewrapStream}.
  * Decrypt: {@link decryptFile} (safe: the output appears only once authenticated),
  * {@link decryptStream} or {@link createDecryptStream} (streamed: discard the output unless
  * `completed` resolves). Errors carry the codes `NOT_CMS`, `NO_MATCHING_KEY` and
@@ -25,3 +26,13 @@ export { READ_CHUNK_SIZE } from './files';
 export type { MatchedRecipient, RecipientId, SessionKeyUnwrapper } from './ports';
 export { PrivateKeyUnwrapper, type PrivateKeyUnwrapperOptions } from './private-key-unwrapper';
 export { type CertificateInput, toRecipient, wrapSessionKey } from './recipients';
+export {
+  CmsRewrapStream,
+  createRewrapStream,
+  createTagVerifier,
+  planRewrap,
+  type RewrapOptions,
+  type RewrapPlan,
+  type RewrapResult,
+  rewrapFile,
+} from './rewrap';

@@ -7,7 +7,7 @@
  * returned, so whatever the client does afterwards the trail has it; if that audit entry
  * cannot be stored, nothing is released. Every other outcome is audited too.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { AuditEntry, CertificateRecord } from '../domain/types';
 import { AppError, codeOf, UnavailableError, ValidationError } from '../errors';
 import type { KeyReference } from '../ports';
@@ -29,7 +29,7 @@ const CLIENT_ABORTED = 'CLIENT_ABORTED';
  * Unwraps through custody with the record of the certificate the decryptor matched (it is given
  * the records' certificates, in order); `tried` is the last record it tried, for the audit trail.
  */
-function unwrapperFor(
+export function unwrapperFor(
   deps: CoreDeps,
   records: CertificateRecord[],
 ): SessionKeyUnwrapper & { tried?: CertificateRecord } {
@@ -50,7 +50,10 @@ function unwrapperFor(
   return unwrapper;
 }
 
-function recordOf(records: CertificateRecord[], recipient: MatchedRecipient): CertificateRecord | undefined {
+export function recordOf(
+  records: CertificateRecord[],
+  recipient: MatchedRecipient,
+): CertificateRecord | undefined {
   return recipient.certificate === undefined ? undefined : records[recipient.certificate];
 }
 
@@ -90,14 +93,13 @@ export async function decryptRecording(
   limits: PlaybackLimits = {},
 ): Promise<Playback> {
   const maxBytes = Math.min(limits.maxPlaintextBytes ?? MAX_RECORDING_BYTES, MAX_RECORDING_BYTES);
-  let bytesReceived = 0;
   const records = await deps.repo.listCertificates(tenantId);
   if (records.length === 0) {
     input.resume();
     await audit(deps, actor, tenantId, undefined, {
       outcome: 'failed',
       code: 'NO_MATCHING_KEY',
-      bytesReceived,
+      bytesReceived: 0,
       unwrapAttempts: 0,
     });
     throw new ValidationError(
@@ -108,48 +110,16 @@ export async function decryptRecording(
   const unwrapper = unwrapperFor(deps, records);
   const decryptor = createDecryptStream(unwrapper, { certificates: records.map((r) => r.certificatePem) });
   const spool = new SealedSpool({ maxBytes });
+  const received = { bytes: 0 };
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        reject(error);
-      };
-      decryptor.completed.catch(fail);
-      // Failures surface through `completed`; these events must not go unhandled.
-      decryptor.on('error', () => undefined);
-      spool.on('error', fail);
-      input.once('error', (cause) => fail(clientAborted(cause)));
-      input.once('close', () => {
-        if (!input.readableEnded) fail(clientAborted());
-      });
-      spool.once('finish', () => {
-        decryptor.completed.then(() => {
-          if (settled) return;
-          settled = true;
-          resolve();
-        }, fail);
-      });
-      input.pipe(decryptor).pipe(spool);
-      // Only now: a 'data' listener starts the flow, which must not begin before the pipe.
-      input.on('data', (chunk: Buffer) => {
-        bytesReceived += chunk.length;
-      });
-    });
+    await spoolVerified(input, decryptor, spool, received);
   } catch (error) {
-    // Stop decrypting, keep nothing; the input is drained (not destroyed), so the connection can
-    // still carry the error response.
-    input.unpipe(decryptor);
-    if (!input.destroyed) input.resume();
-    decryptor.destroy();
-    await spool.release();
     const code = codeOf(error) ?? (error as { auditCode?: string }).auditCode;
     await audit(deps, actor, tenantId, unwrapper.tried?.id, {
       outcome: 'failed',
       code: code ?? 'ERROR',
-      bytesReceived,
+      bytesReceived: received.bytes,
       unwrapAttempts: decryptor.unwrapAttempts,
     });
     throw error;
@@ -162,7 +132,7 @@ export async function decryptRecording(
     await audit(deps, actor, tenantId, certificateId, {
       outcome: 'failed',
       code: 'PAYLOAD_TOO_LARGE',
-      bytesReceived,
+      bytesReceived: received.bytes,
       unwrapAttempts: result.unwrapAttempts,
     });
     throw new AppError(
@@ -184,16 +154,78 @@ export async function decryptRecording(
     await spool.release();
     throw error;
   }
-  const plaintext = spool.reader();
+  const { body, delivered } = deliverSpool(spool);
+  return { plaintext: body, bytes: result.bytesOut, delivered };
+}
+
+/** A stream stage (decryptor, rewrapper) whose `completed` settles once its input proved genuine. */
+export type VerifyingStage = Duplex & { completed: Promise<unknown> };
+
+/**
+ * Pipes `input` through `stage` into `spool` and resolves once the stage verified all of it;
+ * `received` counts the bytes that came in. On any failure it stops, keeps nothing (the spool is
+ * released) and rethrows; the input is drained, not destroyed, so the connection can still carry
+ * the error response.
+ */
+export async function spoolVerified(
+  input: Readable,
+  stage: VerifyingStage,
+  spool: SealedSpool,
+  received: { bytes: number },
+): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      };
+      stage.completed.catch(fail);
+      // Failures surface through `completed`; these events must not go unhandled.
+      stage.on('error', () => undefined);
+      spool.on('error', fail);
+      input.once('error', (cause) => fail(clientAborted(cause)));
+      input.once('close', () => {
+        if (!input.readableEnded) fail(clientAborted());
+      });
+      spool.once('finish', () => {
+        stage.completed.then(() => {
+          if (settled) return;
+          settled = true;
+          resolve();
+        }, fail);
+      });
+      input.pipe(stage).pipe(spool);
+      // Only now: a 'data' listener starts the flow, which must not begin before the pipe.
+      input.on('data', (chunk: Buffer) => {
+        received.bytes += chunk.length;
+      });
+    });
+  } catch (error) {
+    input.unpipe(stage);
+    if (!input.destroyed) input.resume();
+    stage.destroy();
+    await spool.release();
+    throw error;
+  }
+}
+
+/**
+ * The spooled result as a stream to be read once, and a promise that settles when it was read to
+ * its end (rejects when reading failed or it was abandoned first).
+ */
+export function deliverSpool(spool: SealedSpool): { body: Readable; delivered: Promise<void> } {
+  const body = spool.reader();
   const delivered = new Promise<void>((resolve, reject) => {
-    plaintext.once('end', resolve);
-    plaintext.once('error', reject);
-    plaintext.once('close', () => {
-      if (!plaintext.readableEnded) reject(new Error('The playback was abandoned before its end.'));
+    body.once('end', resolve);
+    body.once('error', reject);
+    body.once('close', () => {
+      if (!body.readableEnded) reject(new Error('The response was abandoned before its end.'));
     });
   });
   delivered.catch(() => undefined);
-  return { plaintext, bytes: result.bytesOut, delivered };
+  return { body, delivered };
 }
 
 function clientAborted(cause?: unknown): Error {
@@ -236,7 +268,7 @@ function playbackEntry(
 const AUDIT_ATTEMPTS = 3;
 
 /** Stores the audit entry of a release, or throws: no plaintext leaves unaudited. */
-async function auditOrThrow(deps: CoreDeps, entry: AuditEntry): Promise<void> {
+export async function auditOrThrow(deps: CoreDeps, entry: AuditEntry, what = 'playback'): Promise<void> {
   let failure: unknown;
   for (let attempt = 1; attempt <= AUDIT_ATTEMPTS; attempt++) {
     try {
@@ -247,8 +279,8 @@ async function auditOrThrow(deps: CoreDeps, entry: AuditEntry): Promise<void> {
       if (attempt < AUDIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 25 * 4 ** (attempt - 1)));
     }
   }
-  deps.logger.error('playback not audited, so not released', { auditEntry: entry, error: String(failure) });
-  throw new UnavailableError('The playback could not be audited, so it was not sent. Retry shortly.', {
+  deps.logger.error(`${what} not audited, so not released`, { auditEntry: entry, error: String(failure) });
+  throw new UnavailableError(`The ${what} could not be audited, so it was not sent. Retry shortly.`, {
     cause: failure,
   });
 }

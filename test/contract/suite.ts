@@ -4,8 +4,12 @@
  * it checks behaviour from the outside; each test uses its own tenant, so runtimes can keep state
  * between tests.
  */
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildSelfSigned } from '../../shared/pki/builder';
 import { createEncryptStream } from '../../shared/recording';
 import { rsaKey } from '../helpers/pki';
@@ -1622,6 +1626,169 @@ export function describeContract(spec: RuntimeSpec): void {
         });
       });
     }
+
+    describe('recording rewrap', () => {
+      const audio = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 17 + (i >> 5)) & 0xff));
+
+      async function rewrap(t: { id: string; token: string }, to: string[], body: Buffer) {
+        const query = to.map((id) => `to=${encodeURIComponent(id)}`).join('&');
+        return api('POST', `/v1/tenants/${t.id}/recordings/rewrap${query ? `?${query}` : ''}`, {
+          token: t.token,
+          body,
+          contentType: 'application/cms',
+        });
+      }
+
+      /** The response body as bytes (the client reads it as text, which would mangle binary). */
+      async function rewrapBytes(t: { id: string; token: string }, to: string[], body: Buffer) {
+        const query = to.map((id) => `to=${encodeURIComponent(id)}`).join('&');
+        const res = await fetch(`${h.baseUrl}/v1/tenants/${t.id}/recordings/rewrap?${query}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/cms' },
+          body: new Uint8Array(body),
+        });
+        return {
+          status: res.status,
+          type: res.headers.get('content-type'),
+          bytes: Buffer.from(await res.arrayBuffer()),
+        };
+      }
+
+      /**
+       * Key generation blocks the event loop for seconds on a busy machine, long enough for the
+       * server to close an idle keep-alive connection unseen; a turn of the loop lets the client
+       * notice before it sends the next request on it (EPIPE otherwise).
+       */
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+      /** Whether `openssl cms -decrypt` with `pair`'s key opens `cms` to `plaintext`. */
+      function opensslOpens(cms: Buffer, pair: Pair, plaintext: Buffer): boolean {
+        const dir = mkdtempSync(join(tmpdir(), 'reccert-rewrap-'));
+        try {
+          writeFileSync(join(dir, 'in.cms'), cms);
+          writeFileSync(join(dir, 'key.pem'), pair.keyPem, { mode: 0o600 });
+          writeFileSync(join(dir, 'cert.pem'), pair.certPem);
+          execFileSync(
+            'openssl',
+            [
+              'cms',
+              '-decrypt',
+              '-binary',
+              '-inform',
+              'DER',
+              '-in',
+              'in.cms',
+              '-inkey',
+              'key.pem',
+              '-recip',
+              'cert.pem',
+              '-out',
+              'out',
+            ],
+            { cwd: dir, stdio: 'pipe' },
+          );
+          return readFileSync(join(dir, 'out')).equals(plaintext);
+        } catch {
+          return false;
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+
+      it('rewraps for certificates of the tenant: their keys open it, the old key no longer does, content and tag unchanged, audited', async () => {
+        const t = await tenant();
+        const old = freshPair();
+        const next = freshPair();
+        const spare = freshPair();
+        const original = await encryptRecording(audio, [old.certPem]);
+        await settle();
+        const oldCert = await upload(t, old);
+        const nextCert = await upload(t, next);
+        // On the azure flow each upload replaces the previous one in `record`: keep `next` current.
+        await assign(t, 'support', nextCert.id);
+        const spareCert = await upload(t, spare);
+
+        const res = await rewrapBytes(t, [nextCert.id, spareCert.id], original);
+        // Every request before the slow openssl checks: an idle keep-alive connection may be
+        // closed by the server while they run.
+        const audit = await eventually(
+          () => api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token }),
+          (r) => r.body.items.some((e: { action: string }) => e.action === 'recording.rewrap'),
+        );
+
+        expect(res.status).toBe(200);
+        expect(res.type).toBe('application/cms');
+        expect(
+          audit.body.items.find((e: { action: string }) => e.action === 'recording.rewrap'),
+        ).toMatchObject({
+          certificateId: oldCert.id,
+          details: { outcome: 'rewrapped', to: [nextCert.id, spareCert.id] },
+        });
+        // The encrypted content (as long as the audio) and the 18-byte mac end both recordings.
+        const tail = audio.length + 18;
+        expect(res.bytes.subarray(-tail).equals(original.subarray(-tail))).toBe(true);
+        expect(opensslOpens(res.bytes, next, audio)).toBe(true);
+        expect(opensslOpens(res.bytes, spare, audio)).toBe(true);
+        expect(opensslOpens(res.bytes, old, audio)).toBe(false);
+      });
+
+      it('refuses an unknown target with 404, a retired one with 409 CERTIFICATE_NOT_USABLE and too many with 400', async () => {
+        const t = await tenant();
+        const [firstPair, secondPair] = [freshPair(), freshPair()];
+        const cms = await encryptRecording(audio, [freshPair().certPem]);
+        await settle();
+        const first = await upload(t, firstPair);
+        await assign(t, 'support', first.id);
+        const second = await upload(t, secondPair);
+        await assign(t, 'support', second.id);
+
+        const unknown = await rewrap(t, ['f'.repeat(32)], cms);
+        const retired = await rewrap(t, [first.id], cms);
+        const none = await rewrap(t, [], cms);
+        const many = await rewrap(t, ['a1', 'a2', 'a3', 'a4', 'a5'], cms);
+
+        expect(unknown.status).toBe(404);
+        expect(retired.status).toBe(409);
+        expect(retired.body.error.code).toBe('CERTIFICATE_NOT_USABLE');
+        expect(none.status).toBe(400);
+        expect(none.body.error.code).toBe('VALIDATION_ERROR');
+        expect(many.status).toBe(400);
+        expect(many.body.error.code).toBe('VALIDATION_ERROR');
+      });
+
+      it('answers a tampered recording with 422 INTEGRITY_CHECK_FAILED, and one for someone else with 422 NO_MATCHING_KEY', async () => {
+        const t = await tenant();
+        const pair = freshPair();
+        const targetPair = freshPair();
+        const cms = await encryptRecording(audio, [pair.certPem]);
+        await settle();
+        await upload(t, pair);
+        const target = await upload(t, targetPair);
+        const tampered = Buffer.from(cms);
+        tampered[tampered.length - 5] = (tampered[tampered.length - 5] ?? 0) ^ 0x01;
+        const forSomeoneElse = await encryptRecording(audio, [freshPair().certPem]);
+        await settle();
+
+        const damaged = await rewrap(t, [target.id], tampered);
+        const foreign = await rewrap(t, [target.id], forSomeoneElse);
+        const garbage = await rewrap(t, [target.id], Buffer.from('RIFF....WAVEfmt not encrypted'));
+
+        expect(damaged.status).toBe(422);
+        expect(damaged.body.error.code).toBe('INTEGRITY_CHECK_FAILED');
+        expect(foreign.status).toBe(422);
+        expect(foreign.body.error.code).toBe('NO_MATCHING_KEY');
+        expect(garbage.status).toBe(400);
+        expect(garbage.body.error.code).toBe('NOT_CMS');
+      });
+
+      it('is for the decrypt role only', async () => {
+        const t = await tenant(['admin']);
+
+        const res = await rewrap(t, ['x'], Buffer.from('x'));
+
+        expect(res.status).toBe(403);
+      });
+    });
 
     describe('durability', () => {
       it('keeps everything across a restart on the same data', async () => {

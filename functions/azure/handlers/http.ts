@@ -8,7 +8,12 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { AppError, UnavailableError } from '../../../shared/errors';
-import { type ApiRequest, type ApiResponse, errorResponse } from '../../../shared/http/api-handler';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  collectQuery,
+  errorResponse,
+} from '../../../shared/http/api-handler';
 import { MAX_BODY_BYTES, readLimited } from '../../../shared/http/body';
 import { CORS_EXPOSED_HEADERS, originAllowed } from '../../../shared/http/cors';
 import { compilePathTemplate } from '../../../shared/http/path-template';
@@ -69,9 +74,10 @@ export async function toApiRequest(request: HttpRequest): Promise<ApiRequest> {
   });
   const query: Record<string, string | undefined> = {};
   // The first of repeated parameters wins, as on the other runtimes.
-  for (const [name, value] of request.query) query[name] ??= value;
+  const pairs = [...request.query];
+  for (const [name, value] of pairs) query[name] ??= value;
   // The path stays percent-encoded, as on the other runtimes; the core decodes the parameters.
-  const base: ApiRequest = { method, path: url.pathname, query, headers };
+  const base: ApiRequest = { method, path: url.pathname, query, queryAll: collectQuery(pairs), headers };
   if (request.body === null) return base;
   const stream = Readable.fromWeb(request.body as WebReadableStream<Uint8Array>);
   if (isStreamingRoute(method, base.path)) return { ...base, bodyStream: stream };

@@ -1,5 +1,6 @@
-/** Handlers of the decrypt route: recording playback through key custody. */
+/** Handlers of the decrypt routes: recording playback and rewrap through key custody. */
 import { decryptRecording } from '../../usecases/recordings';
+import { rewrapRecording } from '../../usecases/rewrap';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
 
 /** The decrypt group's routes, each with its handler. */
@@ -22,4 +23,22 @@ export const decryptRoutes: AnyRoute[] = [
       },
     };
   }),
+  withHandler(
+    SPECS.rewrapRecording,
+    async ({ deps, principal, params, query, bodyStream, maxResponseBytes }) => {
+      const rewrapped = await rewrapRecording(
+        deps,
+        principal,
+        params.tenantId!,
+        query.to,
+        bodyStream,
+        maxResponseBytes === undefined ? {} : { maxPlaintextBytes: maxResponseBytes },
+      );
+      return {
+        status: 200,
+        headers: { 'content-length': String(rewrapped.bytes) },
+        stream: { body: rewrapped.cms, completed: rewrapped.delivered, contentType: 'application/cms' },
+      };
+    },
+  ),
 ];

@@ -59,6 +59,19 @@ export interface RecordingHeader extends GcmAlgorithm {
   otherRecipientKinds: string[];
   /** Dotted OID of the encrypted content type (id-data: the only one accepted). */
   contentType: string;
+  /** Where the parts a header rewrite (rewrap) replaces lie in the input. */
+  layout: HeaderLayout;
+}
+
+/** Offsets of the containers around the recipients, for rewriting the recipients alone. */
+export interface HeaderLayout {
+  /** ContentInfo, [0] content and AuthEnvelopedData: where each header starts, and its size. */
+  outer: { start: number; headerLength: number; end: number | undefined }[];
+  /** The recipientInfos SET, from its tag to just past its end (end-of-contents included). */
+  recipientInfosStart: number;
+  recipientInfosEnd: number;
+  /** Each RecipientInfo's whole encoding, in the message's order. */
+  recipientInfoRaws: Buffer[];
 }
 
 /** Thrown by the parser when more bytes are needed; `need` is a lower bound of the total. */
@@ -92,9 +105,17 @@ export function parseRecordingHeader(buf: Buffer, marks: HeaderMarks): Recording
     if (h.length !== undefined) fits(pos + h.headerLength + h.length, what);
     return h;
   };
+  const outer: HeaderLayout['outer'] = [];
   const open = (tag: number, name: string): Frame => {
     const h = header(name);
     if (h.tag !== tag) throw new BerError(`expected ${name}`, pos);
+    if (outer.length < 3 && frames.length === outer.length) {
+      outer.push({
+        start: pos,
+        headerLength: h.headerLength,
+        end: h.length === undefined ? undefined : pos + h.headerLength + h.length,
+      });
+    }
     pos += h.headerLength;
     const frame = { end: h.length === undefined ? undefined : pos + h.length, name };
     frames.push(frame);
@@ -144,7 +165,9 @@ export function parseRecordingHeader(buf: Buffer, marks: HeaderMarks): Recording
   if (buf[pos] === 0xa0) element('originatorInfo');
 
   // RecipientInfos
+  const recipientInfosStart = pos;
   const infos = open(0x31, 'recipientInfos');
+  const recipientInfoRaws: Buffer[] = [];
   const recipients: KeyTransRecipient[] = [];
   const otherRecipientKinds: string[] = [];
   for (let count = 0; ; ) {
@@ -159,11 +182,13 @@ export function parseRecordingHeader(buf: Buffer, marks: HeaderMarks): Recording
     if (buf[pos] === undefined) throw new NeedMore(pos + 1);
     if (++count > MAX_RECIPIENTS) throw tooManyRecipients();
     const info = element('a RecipientInfo');
+    recipientInfoRaws.push(Buffer.from(info.raw));
     const parsed = parseRecipientInfo(info.tag, info.raw);
     if (typeof parsed === 'string') otherRecipientKinds.push(parsed);
     else recipients.push(parsed);
   }
   frames.pop();
+  const recipientInfosEnd = pos;
 
   // EncryptedContentInfo
   open(0x30, 'EncryptedContentInfo');
@@ -197,5 +222,6 @@ export function parseRecordingHeader(buf: Buffer, marks: HeaderMarks): Recording
     otherRecipientKinds,
     ...gcm,
     contentType: CMS_OID.data,
+    layout: { outer, recipientInfosStart, recipientInfosEnd, recipientInfoRaws },
   };
 }
