@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { parseBackupBundle } from '../../shared/escrow/backup-bundle';
 import type { KeyCustody } from '../../shared/ports';
 import { uploadCertificate } from '../../shared/usecases/certificate-upload';
+import { deleteCertificate } from '../../shared/usecases/certificates';
 import { getEscrowStatus, keyBackup, registerEscrowCertificate } from '../../shared/usecases/escrow';
 import { type TestCore, testCore } from '../helpers/core';
 import { daysFrom, FIXED_NOW, makePair, openssl, rsaKey, tempDir, writeTemp } from '../helpers/pki';
@@ -109,6 +110,19 @@ describe('escrow at upload', () => {
 
     expect(await core.repo.listEscrowCopies('acme')).toEqual([]);
     expect(await core.keystore.listKeyRefs('acme')).toEqual([]);
+  });
+});
+
+describe('escrow and delete', () => {
+  it('removes a deleted certificate’s escrow copy with its key', async () => {
+    const core = freshCore();
+    await registerEscrowCertificate(core.deps, admin, 'acme', { certificate: escrowPair.certPem });
+    const kept = await upload(core, 'd1');
+    const removed = await upload(core, 'd2');
+
+    await deleteCertificate(core.deps, admin, 'acme', removed.id, false);
+
+    expect((await core.repo.listEscrowCopies('acme')).map((c) => c.certificateId)).toEqual([kept.id]);
   });
 });
 
