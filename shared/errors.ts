@@ -76,6 +76,7 @@ const ERRORS = {
   CERTIFICATE_NOT_USABLE: { kind: 'conflict' },
   NO_RECORDING_CERTIFICATE: { kind: 'conflict' },
   ENCRYPTION_WOULD_BE_DISABLED: { kind: 'conflict' },
+  NO_ESCROW_CERTIFICATE: { kind: 'conflict' },
   PAYLOAD_TOO_LARGE: { kind: 'too-large' },
   UNSUPPORTED_MEDIA_TYPE: { kind: 'unsupported-media-type' },
   NO_MATCHING_KEY: { kind: 'unprocessable' },

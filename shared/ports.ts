@@ -8,6 +8,8 @@ import type {
   AuditEntry,
   CertificateRecord,
   DomainEvent,
+  EscrowCertificate,
+  EscrowCopy,
   ExpiryNotification,
   TenantAssignments,
   VersionedAssignments,
@@ -141,6 +143,29 @@ export interface KeyCustody {
    * object, a name it never gives) is skipped, never listed.
    */
   listKeys(): AsyncIterable<StoredKey>;
+  /**
+   * Opens the stored key and hands its PKCS#8 DER back to the core, which seals it to the
+   * tenant's escrow certificate (or into its key backup) at once and wipes it. Only custodies
+   * whose keys may leave them have it (the local file keystore, the AWS KMS-S3 keystore); a Key
+   * Vault key is non-exportable, so that custody leaves it out. A key not held is NO_MATCHING_KEY.
+   */
+  exportKey?(ref: KeyReference, keyRef: string): Promise<Buffer>;
+}
+
+/**
+ * Where a tenant's escrow certificate and the escrow copies of its keys are kept (DESIGN rule 15,
+ * section 10). Each repository adapter provides it beside the metadata it already stores.
+ */
+export interface EscrowStore {
+  getEscrowCertificate(tenantId: string): Promise<EscrowCertificate | undefined>;
+  /** Registers or replaces the tenant's escrow certificate. */
+  putEscrowCertificate(certificate: EscrowCertificate): Promise<void>;
+  /** Stores a key's escrow copy, replacing the certificate's earlier one. */
+  putEscrowCopy(copy: EscrowCopy): Promise<void>;
+  /** Every escrow copy of the tenant, in certificate id order. */
+  listEscrowCopies(tenantId: string): Promise<EscrowCopy[]>;
+  /** Removes a certificate's escrow copy; removing a missing one is not an error. */
+  removeEscrowCopy(tenantId: string, certificateId: string): Promise<void>;
 }
 
 /** A key found in custody: what {@link KeyCustody.remove} needs to remove it. */

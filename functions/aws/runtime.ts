@@ -51,6 +51,7 @@ function notInThisFunction<T extends object>(port: string, fn: string): T {
 /** The AWS parts of a function's deps; the rest (clock, ids, logger, config) is common. */
 export interface AwsParts {
   repo: CoreDeps['repo'];
+  escrow?: CoreDeps['escrow'];
   custody?: KeyCustody;
   events?: EventPublisher;
   notificationSink?: CoreDeps['notificationSink'];
@@ -68,6 +69,7 @@ export function coreDeps(
 ): CoreDeps {
   return {
     repo: parts.repo,
+    ...(parts.escrow ? { escrow: parts.escrow } : {}),
     custody: parts.custody ?? notInThisFunction<KeyCustody>('custody', fn),
     events: parts.events ?? notInThisFunction<EventPublisher>('events', fn),
     clock: { now: () => new Date() },

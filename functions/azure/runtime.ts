@@ -25,6 +25,7 @@ import { routes } from '../../shared/http/routes';
 import { jsonLogger, type LogLevel } from '../../shared/logging';
 import type {
   CertificateRepository,
+  EscrowStore,
   EventPublisher,
   KeyCustody,
   Logger,
@@ -134,6 +135,7 @@ export interface AzureRuntime {
 /** Replacements for single ports (tests inject failures through them; the dev server provides the file keystore). */
 export interface RuntimeOverrides {
   repo?: CertificateRepository;
+  escrow?: EscrowStore;
   custody?: KeyCustody;
   events?: EventPublisher;
   notificationSink?: NotificationSink;
@@ -195,9 +197,12 @@ export async function buildRuntime(
     );
   }
 
+  const repo = overrides.repo ?? new TableCertificateRepository(tables);
+  const escrow = overrides.escrow ?? (repo instanceof TableCertificateRepository ? repo : undefined);
   const deps: CoreDeps = {
-    repo: overrides.repo ?? new TableCertificateRepository(tables),
-    custody,
+    repo,
+    ...(escrow ? { escrow } : {}),
+    custody: keysNeverLeave(custody),
     events: overrides.events ?? new StorageQueuePublisher(queueClient),
     clock: { now: () => new Date() },
     ids: { newId: randomUUID },
@@ -220,6 +225,19 @@ export async function buildRuntime(
     },
   });
   return { config, deps, api, tables, queueClient };
+}
+
+/**
+ * On Azure keys live in Key Vault as non-exportable, so the core never gets one back (escrow is
+ * made at upload, before the import). The dev host's stand-in keystore plays that part in full.
+ */
+function keysNeverLeave(custody: KeyCustody): KeyCustody {
+  return {
+    store: (ref, pkcs8Der, certificatePem) => custody.store(ref, pkcs8Der, certificatePem),
+    remove: (ref, keyRef) => custody.remove(ref, keyRef),
+    unwrapKey: (ref, keyRef, wrappedKey) => custody.unwrapKey(ref, keyRef, wrappedKey),
+    listKeys: () => custody.listKeys(),
+  };
 }
 
 /**

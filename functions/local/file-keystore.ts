@@ -80,6 +80,11 @@ export class FileKeystore implements KeyCustody {
   }
 
   async unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer> {
+    return unwrapWithOpenedKey(await this.exportKey(ref, keyRef), ref.certificateId, wrappedKey);
+  }
+
+  /** The opened key, for the core to seal to the tenant's escrow certificate at once. */
+  async exportKey(ref: KeyReference, keyRef: string): Promise<Buffer> {
     const file = this.keyFile(ref, keyRef);
     let sealed: Buffer;
     try {
@@ -88,13 +93,12 @@ export class FileKeystore implements KeyCustody {
       if (errnoCode(error) === 'ENOENT') throw noKeyHeld(ref.certificateId);
       throw error;
     }
-    const der = open(
+    return open(
       this.masterKey,
       sealedKeyAad(ref.tenantId, ref.certificateId, keyRef),
       sealed,
       ref.certificateId,
     );
-    return unwrapWithOpenedKey(der, ref.certificateId, wrappedKey);
   }
 
   /** Every stored key, tenant by tenant, with its file's modification time as `storedAt`. */

@@ -107,6 +107,7 @@ export async function startLocalRuntime(
   const deps: CoreDeps = {
     repo,
     custody,
+    escrow: repo,
     events,
     clock: { now: () => new Date() },
     ids: { newId: randomUUID },

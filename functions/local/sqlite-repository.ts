@@ -20,6 +20,8 @@ import { activeInFromStored } from '../../shared/domain/expiry-notice';
 import type {
   AuditEntry,
   CertificateRecord,
+  EscrowCertificate,
+  EscrowCopy,
   ExpiryNotification,
   TenantAssignments,
   VersionedAssignments,
@@ -27,6 +29,7 @@ import type {
 import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
 import {
   type CertificateRepository,
+  type EscrowStore,
   emptyAssignments,
   invalidPosition,
   type NoticeDelivery,
@@ -108,6 +111,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE notifications ADD COLUMN replacement_available INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    // Escrow (DESIGN rule 15): one escrow certificate per tenant, one escrow copy per key.
+    version: 4,
+    sql: `
+      CREATE TABLE escrow_certificates (
+        tenant_id TEXT PRIMARY KEY,
+        certificate TEXT NOT NULL
+      );
+      CREATE TABLE escrow_copies (
+        tenant_id TEXT NOT NULL,
+        certificate_id TEXT NOT NULL,
+        escrow_fingerprint TEXT NOT NULL,
+        cms BLOB NOT NULL,
+        sealed_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, certificate_id)
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and reads. */
@@ -142,7 +163,7 @@ export interface SqliteRepositoryOptions {
  * `CertificateRepository` on one SQLite database file. Several processes may open the same file
  * (WAL mode); each write is one statement or one transaction.
  */
-export class SqliteCertificateRepository implements CertificateRepository, NoticeOutbox {
+export class SqliteCertificateRepository implements CertificateRepository, NoticeOutbox, EscrowStore {
   private readonly db: Database.Database;
   /** Only a connection this class opened is closed by `close()`. */
   private readonly ownsConnection: boolean;
@@ -388,6 +409,46 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
   // Webhook outbox (NoticeOutbox): a pending delivery has a `next_attempt_at`; a delivered one
   // keeps its row with none, so a notice enqueued again (a scan re-run) is not sent twice.
 
+  async getEscrowCertificate(tenantId: string): Promise<EscrowCertificate | undefined> {
+    const row = this.stmts.getEscrowCertificate.get({ tenantId }) as { certificate: string } | undefined;
+    return row === undefined ? undefined : { ...JSON.parse(row.certificate), tenantId };
+  }
+
+  async putEscrowCertificate(certificate: EscrowCertificate): Promise<void> {
+    const { tenantId, ...rest } = certificate;
+    this.stmts.putEscrowCertificate.run({ tenantId, certificate: JSON.stringify(rest) });
+  }
+
+  async putEscrowCopy(copy: EscrowCopy): Promise<void> {
+    this.stmts.putEscrowCopy.run({
+      tenantId: copy.tenantId,
+      certificateId: copy.certificateId,
+      fingerprint: copy.escrowFingerprintSha256,
+      cms: copy.cms,
+      sealedAt: copy.sealedAt,
+    });
+  }
+
+  async listEscrowCopies(tenantId: string): Promise<EscrowCopy[]> {
+    const rows = this.stmts.listEscrowCopies.all({ tenantId }) as {
+      certificate_id: string;
+      escrow_fingerprint: string;
+      cms: Buffer;
+      sealed_at: string;
+    }[];
+    return rows.map((r) => ({
+      tenantId,
+      certificateId: r.certificate_id,
+      escrowFingerprintSha256: r.escrow_fingerprint,
+      cms: r.cms,
+      sealedAt: r.sealed_at,
+    }));
+  }
+
+  async removeEscrowCopy(tenantId: string, certificateId: string): Promise<void> {
+    this.stmts.removeEscrowCopy.run({ tenantId, certificateId });
+  }
+
   private outbox: ReturnType<typeof prepareOutbox> | undefined;
 
   /** The outbox statements; the table is created on first use, by whichever process gets there. */
@@ -511,6 +572,26 @@ function prepareStatements(db: Database.Database) {
   const notificationColumns =
     'tenant_id, certificate_id, threshold_days, kind, not_after, created_at, active_in, replacement_available';
   return {
+    getEscrowCertificate: db.prepare(
+      'SELECT certificate FROM escrow_certificates WHERE tenant_id = @tenantId',
+    ),
+    putEscrowCertificate: db.prepare(
+      `INSERT INTO escrow_certificates (tenant_id, certificate) VALUES (@tenantId, @certificate)
+       ON CONFLICT (tenant_id) DO UPDATE SET certificate = excluded.certificate`,
+    ),
+    putEscrowCopy: db.prepare(
+      `INSERT INTO escrow_copies (tenant_id, certificate_id, escrow_fingerprint, cms, sealed_at)
+       VALUES (@tenantId, @certificateId, @fingerprint, @cms, @sealedAt)
+       ON CONFLICT (tenant_id, certificate_id) DO UPDATE SET escrow_fingerprint = excluded.escrow_fingerprint,
+         cms = excluded.cms, sealed_at = excluded.sealed_at`,
+    ),
+    listEscrowCopies: db.prepare(
+      `SELECT certificate_id, escrow_fingerprint, cms, sealed_at FROM escrow_copies
+       WHERE tenant_id = @tenantId ORDER BY certificate_id`,
+    ),
+    removeEscrowCopy: db.prepare(
+      'DELETE FROM escrow_copies WHERE tenant_id = @tenantId AND certificate_id = @certificateId',
+    ),
     insertCertificate: db.prepare(
       `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record)
        VALUES (@tenantId, @id, @uploadedAt, @nextNotifyAt, @notifiedThresholdDays, @record)`,

@@ -139,7 +139,9 @@ export type AuditAction =
   | 'ivr.assign.rejected'
   | 'screen.change'
   | 'recording.decrypt'
-  | 'recording.rewrap';
+  | 'recording.rewrap'
+  | 'escrow.register'
+  | 'escrow.backup';
 
 export interface AuditEntry {
   id: string;
@@ -174,4 +176,32 @@ export interface IvrAssignmentRequestedData {
   profileId: string;
   certificateId: string;
   requestedBy: string;
+}
+
+/**
+ * A tenant's escrow certificate (DESIGN rule 15): every private key is also sealed to it. Its
+ * private key stays with the tenant, offline; the service holds only this public certificate.
+ */
+export interface EscrowCertificate {
+  tenantId: string;
+  certificatePem: string;
+  fingerprintSha256: string;
+  subjectDN: string;
+  notAfter: string;
+  registeredAt: string;
+  registeredBy: string;
+}
+
+/**
+ * One private key sealed to the tenant's escrow certificate: CMS AuthEnvelopedData (DER) of the
+ * key's PKCS#8 DER. Only the tenant's escrow key opens it; it is still key material (never in a
+ * response unsealed, a log line or the audit trail).
+ */
+export interface EscrowCopy {
+  tenantId: string;
+  certificateId: string;
+  /** The escrow certificate it is sealed to. */
+  escrowFingerprintSha256: string;
+  cms: Buffer;
+  sealedAt: string;
 }

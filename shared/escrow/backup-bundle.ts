@@ -39,6 +39,13 @@ export interface BackupEntry {
   privateKeyDer?: Buffer;
   /** Why there is no key (for example a Key Vault key that was never exportable). */
   notEscrowedReason?: string;
+  /**
+   * Where the service cannot open the key itself (a non-exportable Key Vault key), its escrow
+   * copy as it was sealed at upload: CMS AuthEnvelopedData (DER) of the PKCS#8 DER, to the escrow
+   * certificate named by `escrowCopyFingerprintSha256`. Only the tenant's escrow key opens it.
+   */
+  escrowCopyCms?: Buffer;
+  escrowCopyFingerprintSha256?: string;
 }
 
 export interface BackupBundle {
@@ -91,11 +98,23 @@ export function formatBackupBundle(bundle: BackupBundle): string {
     out += line('status', e.status);
     out += line('notAfter', e.notAfter);
     out += line('activeIn', formatActiveIn(e.activeIn));
-    out += line('escrowed', e.privateKeyDer ? 'yes' : `no (${e.notEscrowedReason ?? 'unknown'})`);
+    out += line('escrowed', escrowedLine(e));
     out += e.certificatePem.endsWith('\n') ? e.certificatePem : `${e.certificatePem}\n`;
     if (e.privateKeyDer) out += toPem('PRIVATE KEY', e.privateKeyDer);
+    else if (e.escrowCopyCms) out += toPem(ESCROW_COPY_LABEL, e.escrowCopyCms);
   }
   return out;
+}
+
+/** The PEM label of an escrow copy carried sealed (`openssl cms -inform PEM` reads it). */
+export const ESCROW_COPY_LABEL = 'CMS';
+
+function escrowedLine(e: BackupEntry): string {
+  if (e.privateKeyDer) return 'yes';
+  if (e.escrowCopyCms) {
+    return `sealed (the CMS block below is sealed to escrow certificate ${e.escrowCopyFingerprintSha256 ?? 'unknown'}; open it with: openssl cms -decrypt -binary -inform PEM -inkey escrow.key -recip escrow.pem | openssl pkey -inform DER)`;
+  }
+  return `no (${e.notEscrowedReason ?? 'unknown'})`;
 }
 
 function list(value: string): string[] {
@@ -170,10 +189,14 @@ export function parseBackupBundle(text: string): BackupBundle {
     const cert = blocks.find((b) => b.label === 'CERTIFICATE');
     if (!cert) throw new BackupFormatError(`entry ${one(s, 'certificateId')} has no certificate`);
     const key = blocks.find((b) => b.label === 'PRIVATE KEY');
+    const sealed = blocks.find((b) => b.label === ESCROW_COPY_LABEL);
     const status = one(s, 'status');
     if (!STATUSES.has(status)) throw new BackupFormatError(`status "${status}" is not a certificate status`);
     const escrowed = one(s, 'escrowed');
     const reason = /^no \((.*)\)$/.exec(escrowed)?.[1];
+    const sealedTo = /^sealed \(the CMS block below is sealed to escrow certificate (\S+);/.exec(
+      escrowed,
+    )?.[1];
     return {
       certificateId: one(s, 'certificateId'),
       alias: one(s, 'alias'),
@@ -183,6 +206,8 @@ export function parseBackupBundle(text: string): BackupBundle {
       certificatePem: toPem('CERTIFICATE', cert.der),
       ...(key ? { privateKeyDer: key.der } : {}),
       ...(reason !== undefined ? { notEscrowedReason: reason } : {}),
+      ...(sealed && !key ? { escrowCopyCms: sealed.der } : {}),
+      ...(sealed && !key && sealedTo !== undefined ? { escrowCopyFingerprintSha256: sealedTo } : {}),
     };
   });
   return {

@@ -360,6 +360,69 @@ export const SPECS = {
       'SERVICE_UNAVAILABLE',
     ],
   }),
+  // Escrow and backup open stored keys: served by the function that may unseal them (AWS: decrypt).
+  putEscrowCertificate: spec<Record<string, never>, z.infer<typeof S.EscrowCertificateBody>>({
+    operationId: 'putEscrowCertificate',
+    method: 'PUT',
+    path: '/v1/tenants/{tenantId}/escrow-certificate',
+    summary:
+      'Register or replace the escrow certificate; every key already held is escrowed to it where the custody can open it, and later uploads are sealed to it too',
+    access: tenantAdmin,
+    group: 'decrypt',
+    params: TenantParams,
+    body: { schema: S.EscrowCertificateBody, required: true },
+    success: {
+      status: 200,
+      description: 'Registered; what is escrowed to it and what could not be, and why',
+      schema: S.EscrowStatus,
+    },
+    errors: [
+      ...AUTH_ERRORS,
+      'INVALID_PEM',
+      'NOT_A_CERTIFICATE',
+      'INVALID_CERTIFICATE',
+      'MULTIPLE_CERTIFICATES',
+      'UNSUPPORTED_KEY_ALGORITHM',
+      'KEY_TOO_SMALL',
+      'KEY_TOO_LARGE',
+      'WEAK_PUBLIC_KEY',
+      'CERTIFICATE_EXPIRED',
+      'CERTIFICATE_NOT_YET_VALID',
+      'INVALID_SIGNATURE',
+      'KEY_USAGE_FORBIDS_ENCRYPTION',
+      'VALIDATION_ERROR',
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'SERVICE_UNAVAILABLE',
+    ],
+  }),
+  getEscrowCertificate: spec({
+    operationId: 'getEscrowCertificate',
+    method: 'GET',
+    path: '/v1/tenants/{tenantId}/escrow-certificate',
+    summary: 'The escrow certificate, and what is escrowed to it',
+    access: tenantAdmin,
+    group: 'decrypt',
+    params: TenantParams,
+    success: { status: 200, description: 'The escrow certificate and its keys', schema: S.EscrowStatus },
+    errors: [...AUTH_ERRORS, 'NOT_FOUND'],
+  }),
+  getKeyBackup: spec({
+    operationId: 'getKeyBackup',
+    method: 'GET',
+    path: '/v1/tenants/{tenantId}/key-backup',
+    summary:
+      'Every certificate of the tenant (expired and retired too) with its key where escrowed, as one CMS file only the escrow key opens (audited)',
+    access: tenantAdmin,
+    group: 'decrypt',
+    params: TenantParams,
+    success: {
+      status: 200,
+      description:
+        'application/cms (DER): AuthEnvelopedData for the escrow certificate; open with `openssl cms -decrypt -binary -inform DER -in backup.cms -inkey escrow.key -recip escrow.pem`. The plaintext is a PEM bundle with `certificateId:`, `status:`, `activeIn:` lines before each pair.',
+    },
+    errors: [...AUTH_ERRORS, 'NO_ESCROW_CERTIFICATE', 'PAYLOAD_TOO_LARGE', 'SERVICE_UNAVAILABLE'],
+  }),
 };
 
 /** Every v1 route's spec, in the order of the route table (and of the OpenAPI document). */

@@ -199,6 +199,31 @@ export const ExpiryScanResult = z
   })
   .meta({ id: 'ExpiryScanResult' });
 
+/** The escrow certificate (PEM): its private key stays with the tenant. */
+export const EscrowCertificateBody = z
+  .object({
+    certificate: Pem.meta({
+      description:
+        'The escrow certificate, PEM (the same certificate rules as an upload). Never send its private key.',
+    }),
+  })
+  .meta({ id: 'EscrowCertificateBody' });
+
+export const EscrowStatus = z
+  .object({
+    fingerprintSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    subjectDN: z.string(),
+    notAfter: IsoTime,
+    escrowedKeys: z
+      .number()
+      .int()
+      .meta({ description: 'How many keys are escrowed to this certificate now.' }),
+    notEscrowed: z
+      .array(z.object({ certificateId: CertificateId, reason: z.string() }))
+      .meta({ description: 'Keys that could not be escrowed, and why.' }),
+  })
+  .meta({ id: 'EscrowStatus' });
+
 export const Health = z.object({ status: z.literal('ok'), version: z.string() }).meta({ id: 'Health' });
 
 /** An opaque cursor from a list's `nextCursor` (same tenant, list and filter). */

@@ -1,5 +1,6 @@
 /**
- * The upload saga (DESIGN section 3): validate, seal the key in custody, prove custody can
+ * The upload saga (DESIGN section 3): validate, seal the key to the tenant's escrow certificate
+ * when it has one (DESIGN rule 15), seal the key in custody, prove custody can
  * unwrap with it, store the record, audit and publish. Each step that fails undoes the earlier
  * ones, so there is never a key without its record or the reverse. Also the preview, which runs
  * the same validation and stores nothing.
@@ -20,6 +21,7 @@ import type { KeyReference } from '../ports';
 import { type RecipientKey, wrapSessionKey } from '../recording/recipients';
 import { markAssignmentPending, releasePendingAssignment } from './assignments';
 import { type Actor, asUnavailable, type CoreDeps } from './deps';
+import { escrowUploadedKey } from './escrow';
 import { auditAndPublish, auditEntry, domainEvent } from './trail';
 import { type CertificateView, certificateView } from './views';
 
@@ -136,15 +138,41 @@ export async function uploadCertificate(
   const ref: KeyReference = { tenantId, certificateId: id, alias: aliasOf(tenantId, id) };
   const pkcs8 = validated.privateKey!.key.export({ format: 'der', type: 'pkcs8' });
   let stored: { keyRef: string; keyId?: string };
+  let escrowed = false;
+  // A copy without its record is never listed or backed up, and a retry replaces it.
+  const undoEscrow = async () => {
+    if (!escrowed) return;
+    await deps.escrow?.removeEscrowCopy(tenantId, id).catch((error) => {
+      deps.logger.error('upload rollback: could not remove the escrow copy', {
+        tenantId,
+        certificateId: id,
+        error: String(error),
+      });
+    });
+  };
   try {
-    stored = await deps.custody.store(ref, pkcs8, validated.certificatePem);
-  } catch (error) {
-    throw asUnavailable(error, 'Storing the private key');
+    // Escrow first: on the azure flow the key never leaves the vault once it is in.
+    try {
+      escrowed = await escrowUploadedKey(deps, tenantId, id, pkcs8);
+    } catch (error) {
+      throw asUnavailable(error, 'Sealing the private key to the escrow certificate');
+    }
+    try {
+      stored = await deps.custody.store(ref, pkcs8, validated.certificatePem);
+    } catch (error) {
+      await undoEscrow();
+      throw asUnavailable(error, 'Storing the private key');
+    }
   } finally {
     pkcs8.fill(0);
   }
 
-  await proveCustodyUnwraps(deps, ref, stored.keyRef, { publicKey: validated.certificate.publicKey! });
+  try {
+    await proveCustodyUnwraps(deps, ref, stored.keyRef, { publicKey: validated.certificate.publicKey! });
+  } catch (error) {
+    await undoEscrow();
+    throw error;
+  }
 
   const thresholds = normalizeThresholds(deps.config.expiryThresholdsDays);
   const record: CertificateRecord = {
@@ -175,6 +203,7 @@ export async function uploadCertificate(
       });
     } catch (error) {
       await undoKey();
+      await undoEscrow();
       throw asUnavailable(error, 'Storing the certificate');
     }
   }
@@ -185,7 +214,9 @@ export async function uploadCertificate(
   } catch (error) {
     await undoPending();
     await undoKey();
+    // The winner of a concurrent upload of this certificate holds the same key's copy: keep it.
     if (error instanceof AlreadyExists) throw conflict();
+    await undoEscrow();
     throw asUnavailable(error, 'Storing the certificate');
   }
 
@@ -245,6 +276,7 @@ export async function uploadCertificate(
     }
     await undoPending();
     await undoKey();
+    await undoEscrow();
     await deps.repo
       .appendAudit(
         auditEntry(deps, {

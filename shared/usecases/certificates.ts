@@ -133,6 +133,14 @@ export async function deleteCertificate(
       error: String(error),
     });
   });
+  // Its escrow copy goes with it: no backup lists a deleted certificate, so the copy would be unreachable.
+  await deps.escrow?.removeEscrowCopy(tenantId, id).catch((error) => {
+    deps.logger.error('delete: the escrow copy could not be removed', {
+      tenantId,
+      certificateId: id,
+      error: String(error),
+    });
+  });
   await recordCommittedChange(
     deps,
     auditEntry(deps, {

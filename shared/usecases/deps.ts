@@ -3,6 +3,7 @@ import { ConcurrencyConflict, codeOf, UnavailableError } from '../errors';
 import type {
   CertificateRepository,
   Clock,
+  EscrowStore,
   EventPublisher,
   IdGenerator,
   KeyCustody,
@@ -29,6 +30,8 @@ export interface CoreDeps {
   ids: IdGenerator;
   logger: Logger;
   config: CoreConfig;
+  /** The escrow certificate and escrow copies (every runtime's repository provides it). */
+  escrow?: EscrowStore;
   notificationSink?: NotificationSink;
   /** Where the expiry scan leaves webhook deliveries, when a webhook is configured. */
   noticeOutbox?: NoticeOutbox;

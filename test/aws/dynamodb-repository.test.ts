@@ -9,6 +9,7 @@ import {
 import { createTable } from '../../functions/aws/adapters/dynamodb-schema';
 import { UnavailableError } from '../../shared/errors';
 import { emptyAssignments } from '../../shared/ports';
+import { describeEscrowStoreContract } from '../ports/escrow-store-contract';
 import { makeAuditEntry, makeRecord, uniqueTenantId } from '../ports/fixtures';
 import { describeRepositoryContract } from '../ports/repository-contract';
 import { motoClients } from './clients';
@@ -28,6 +29,14 @@ describeRepositoryContract('DynamoDB single table (moto)', async () => {
   await table();
   return {
     repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName }),
+    cleanup: async () => {},
+  };
+});
+
+describeEscrowStoreContract('DynamoDB single table (moto)', async () => {
+  await table();
+  return {
+    store: new DynamoDbCertificateRepository(clients.dynamodb, { tableName }),
     cleanup: async () => {},
   };
 });

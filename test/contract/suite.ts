@@ -10,9 +10,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseBackupBundle } from '../../shared/escrow/backup-bundle';
 import { buildSelfSigned } from '../../shared/pki/builder';
 import { createEncryptStream } from '../../shared/recording';
-import { rsaKey } from '../helpers/pki';
+import { openssl, rsaKey } from '../helpers/pki';
 import { forgedRecipient, regionsOf, withRecipientInfos } from '../recording/forge';
 import type { Harness, RuntimeSpec } from './harness';
 import { startRuntime } from './harness';
@@ -1788,6 +1789,235 @@ export function describeContract(spec: RuntimeSpec): void {
 
         expect(res.status).toBe(403);
       });
+    });
+
+    describe('escrow and key backup', () => {
+      /** The escrow pair in files, as a tenant keeps it offline (openssl reads only files). */
+      function escrowFiles(pair: Pair): { dir: string; key: string; cert: string } {
+        const dir = mkdtempSync(join(tmpdir(), 'reccert-escrow-'));
+        const key = join(dir, 'escrow.key');
+        const cert = join(dir, 'escrow.pem');
+        writeFileSync(key, pair.keyPem, { mode: 0o600 });
+        writeFileSync(cert, pair.certPem);
+        return { dir, key, cert };
+      }
+
+      async function downloadBackup(t: {
+        id: string;
+        token: string;
+      }): Promise<{ status: number; type: string; bytes: Buffer }> {
+        const response = await fetch(`${h.baseUrl}/v1/tenants/${t.id}/key-backup`, {
+          headers: { authorization: `Bearer ${t.token}` },
+        });
+        return {
+          status: response.status,
+          type: response.headers.get('content-type') ?? '',
+          bytes: Buffer.from(await response.arrayBuffer()),
+        };
+      }
+
+      /** Opens a DER CMS with stock openssl and the escrow key. */
+      function opensslDecrypt(files: { dir: string; key: string; cert: string }, der: Buffer): Buffer {
+        const input = join(files.dir, `in-${randomUUID()}.cms`);
+        writeFileSync(input, der);
+        return execFileSync('openssl', [
+          'cms',
+          '-decrypt',
+          '-binary',
+          '-inform',
+          'DER',
+          '-in',
+          input,
+          '-inkey',
+          files.key,
+          '-recip',
+          files.cert,
+        ]);
+      }
+
+      function modulusOfCertificate(pem: string): string {
+        return openssl(['x509', '-noout', '-modulus'], pem).trim();
+      }
+
+      function modulusOfKey(pkcs8Der: Buffer): string {
+        return openssl(['rsa', '-inform', 'DER', '-noout', '-modulus'], pkcs8Der).trim();
+      }
+
+      // The Azure runtime plays Key Vault's rule even over its stand-in keystore: keys never leave it.
+      const keysLeaveCustody = () => h.name !== 'azure';
+
+      it('refuses a bad escrow certificate with the upload’s 400 codes, and has none until one is registered', async () => {
+        const t = await tenant(['admin']);
+        const put = (certificate: string) =>
+          api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, { token: t.token, json: { certificate } });
+        const expired = freshPair();
+        const expiredCert = buildSelfSigned(expired.key, {
+          subject: [['CN', 'Old escrow']],
+          notBefore: new Date(Date.now() - 20 * DAY),
+          notAfter: new Date(Date.now() - DAY),
+        }).pem;
+        const pair = freshPair();
+
+        const garbage = await put('not a certificate');
+        const old = await put(expiredCert);
+        const withKey = await put(`${pair.certPem}${pair.keyPem}`);
+        const none = await api('GET', `/v1/tenants/${t.id}/escrow-certificate`, { token: t.token });
+        const backup = await downloadBackup(t);
+        const reader = await tenant(['decrypt']);
+        const forbidden = await api('GET', `/v1/tenants/${reader.id}/escrow-certificate`, {
+          token: reader.token,
+        });
+
+        expect([garbage.status, garbage.body.error.code]).toEqual([400, 'INVALID_PEM']);
+        expect([old.status, old.body.error.code]).toEqual([400, 'CERTIFICATE_EXPIRED']);
+        expect(withKey.status).toBe(400);
+        expect(withKey.text).not.toContain(pair.keyPem.split('\n')[1]);
+        expect(none.status).toBe(404);
+        expect(backup.status).toBe(409);
+        expect(JSON.parse(backup.bytes.toString()).error.code).toBe('NO_ESCROW_CERTIFICATE');
+        expect(forbidden.status).toBe(403);
+      });
+
+      it('escrows every key, and the backup opens with stock openssl to every certificate and its key', async () => {
+        const t = await tenant();
+        const escrowPair = freshPair({ cn: 'Escrow' });
+        const files = escrowFiles(escrowPair);
+        try {
+          // Before registration; later retired by the next assignment, and on Azure never escrowed.
+          const before = await upload(t);
+          const register = await api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, {
+            token: t.token,
+            json: { certificate: escrowPair.certPem },
+          });
+          const pkcs8 = await upload(t);
+          const shortLived = freshPair({ days: 4 / 86_400 });
+          const expiring = await upload(t, shortLived);
+          const encryptedPair = freshPair();
+          const encrypted = await api('POST', `/v1/tenants/${t.id}/certificates`, {
+            token: t.token,
+            form: {
+              certificate: encryptedPair.certPem,
+              privateKey: encryptedPair.key
+                .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })
+                .toString(),
+              privateKeyPassword: 'pw',
+            },
+          });
+          expect(encrypted.status).toBe(201);
+          const uploaded = [before.id, pkcs8.id, expiring.id, encrypted.body.id as string];
+          if (h.flow === 'aws') {
+            const pkcs1Pair = freshPair();
+            const pkcs1 = await api('POST', `/v1/tenants/${t.id}/certificates`, {
+              token: t.token,
+              form: {
+                certificate: pkcs1Pair.certPem,
+                privateKey: pkcs1Pair.key.export({ type: 'pkcs1', format: 'pem' }).toString(),
+              },
+            });
+            expect(pkcs1.status).toBe(201);
+            uploaded.push(pkcs1.body.id);
+            await assign(t, 'record', before.id);
+            await assign(t, 'record', pkcs8.id);
+          }
+          // The azure flow assigns every upload to record itself: the last one is active there.
+          const active = h.flow === 'aws' ? pkcs8.id : (encrypted.body.id as string);
+          await new Promise((r) =>
+            setTimeout(r, Math.max(0, Date.parse(expiring.notAfter) - Date.now() + 1_000)),
+          );
+          const status = await api('GET', `/v1/tenants/${t.id}/escrow-certificate`, { token: t.token });
+          const backup = await downloadBackup(t);
+          const audit = await api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token });
+
+          expect(register.status).toBe(200);
+          expect(register.body).toMatchObject({
+            fingerprintSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+            subjectDN: expect.stringContaining('CN=Escrow'),
+          });
+          if (keysLeaveCustody()) {
+            expect(register.body).toMatchObject({ escrowedKeys: 1, notEscrowed: [] });
+            expect(status.body).toMatchObject({ escrowedKeys: uploaded.length, notEscrowed: [] });
+          } else {
+            expect(register.body.escrowedKeys).toBe(0);
+            expect(register.body.notEscrowed).toEqual([
+              { certificateId: before.id, reason: expect.stringContaining('non-exportable') },
+            ]);
+            expect(status.body.escrowedKeys).toBe(uploaded.length - 1);
+            expect(status.body.notEscrowed.map((n: { certificateId: string }) => n.certificateId)).toEqual([
+              before.id,
+            ]);
+          }
+          expect(backup.status).toBe(200);
+          expect(backup.type).toBe('application/cms');
+          const bundle = parseBackupBundle(opensslDecrypt(files, backup.bytes).toString('utf8'));
+          expect(bundle.tenantId).toBe(t.id);
+          expect(bundle.entries.map((e) => e.certificateId).sort()).toEqual([...uploaded].sort());
+          const entryOf = (id: string) => bundle.entries.find((e) => e.certificateId === id)!;
+          expect(entryOf(before.id).status).toBe('retired');
+          expect(entryOf(expiring.id).status).toBe('expired');
+          expect(entryOf(active).activeIn).toEqual({ ivrProfiles: ['record'], screenRecording: false });
+          expect(bundle.profiles).toEqual([
+            expect.objectContaining({ profileId: 'record', activeCertificateId: active }),
+          ]);
+          for (const entry of bundle.entries) {
+            const keyDer =
+              entry.privateKeyDer ??
+              (entry.escrowCopyCms ? opensslDecrypt(files, entry.escrowCopyCms) : undefined);
+            if (!keysLeaveCustody() && entry.certificateId === before.id) {
+              expect(keyDer).toBeUndefined();
+              expect(entry.notEscrowedReason).toContain('non-exportable');
+              continue;
+            }
+            expect(keyDer).toBeDefined();
+            expect(modulusOfKey(keyDer!)).toBe(modulusOfCertificate(entry.certificatePem));
+          }
+          const actions = audit.body.items.map((e: { action: string }) => e.action);
+          expect(actions).toEqual(expect.arrayContaining(['escrow.register', 'escrow.backup']));
+          expect(JSON.stringify(audit.body)).not.toContain(backup.bytes.toString('base64').slice(100, 160));
+        } finally {
+          rmSync(files.dir, { recursive: true, force: true });
+        }
+      }, 60_000);
+
+      it('re-escrows to a replacement escrow certificate where custody can, and says why not elsewhere', async () => {
+        const t = await tenant();
+        const first = freshPair({ cn: 'Escrow one' });
+        const second = freshPair({ cn: 'Escrow two' });
+        const files = escrowFiles(second);
+        try {
+          await api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, {
+            token: t.token,
+            json: { certificate: first.certPem },
+          });
+          const cert = await upload(t);
+          const replaced = await api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, {
+            token: t.token,
+            json: { certificate: second.certPem },
+          });
+          const again = await api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, {
+            token: t.token,
+            json: { certificate: second.certPem },
+          });
+          const backup = await downloadBackup(t);
+
+          expect(replaced.status).toBe(200);
+          expect(replaced.body.subjectDN).toContain('Escrow two');
+          if (keysLeaveCustody()) {
+            expect(replaced.body).toMatchObject({ escrowedKeys: 1, notEscrowed: [] });
+          } else {
+            expect(replaced.body.escrowedKeys).toBe(0);
+            expect(replaced.body.notEscrowed).toEqual([
+              { certificateId: cert.id, reason: expect.stringContaining('earlier escrow certificate') },
+            ]);
+          }
+          expect(again.body).toEqual(replaced.body);
+          const [entry] = parseBackupBundle(opensslDecrypt(files, backup.bytes).toString('utf8')).entries;
+          expect(entry!.certificateId).toBe(cert.id);
+          if (keysLeaveCustody()) expect(entry!.privateKeyDer).toBeDefined();
+          else expect(entry!.escrowCopyCms).toBeDefined();
+        } finally {
+          rmSync(files.dir, { recursive: true, force: true });
+        }
+      }, 60_000);
     });
 
     describe('durability', () => {

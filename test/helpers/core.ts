@@ -35,6 +35,7 @@ export function testCore(options: { flow?: UploadFlow; thresholds?: number[]; no
   events.observe((e) => published.push(e));
   const deps: CoreDeps = {
     repo,
+    escrow: repo,
     custody: keystore,
     events,
     clock,

@@ -121,6 +121,26 @@ export function describeCustodyContract(name: string, factory: CustodyFactory): 
       expect(unwrapped.equals(sessionKey)).toBe(true);
     });
 
+    it('hands an exportable key back exactly as stored, and only to its own certificate', async () => {
+      if (fresh.custody.exportKey === undefined) {
+        // A custody whose keys never leave it (Key Vault) has no export at all.
+        expect(fresh.custody.exportKey).toBeUndefined();
+        return;
+      }
+      const ref = reference();
+      const { keyRef } = await fresh.custody.store(ref, keyA.pkcs8Der, keyA.certificatePem);
+
+      const exported = await fresh.custody.exportKey(ref, keyRef);
+
+      expect(exported.equals(keyA.pkcs8Der)).toBe(true);
+      await expect(
+        fresh.custody.exportKey({ ...ref, certificateId: 'another-certificate' }, keyRef),
+      ).rejects.toMatchObject({ code: 'NO_MATCHING_KEY' });
+      await expect(
+        fresh.custody.exportKey({ ...ref, tenantId: uniqueTenantId('other') }, keyRef),
+      ).rejects.toThrow();
+    });
+
     it('returns a reference only, never key bytes', async () => {
       const result = await fresh.custody.store(reference(), keyA.pkcs8Der, keyA.certificatePem);
 

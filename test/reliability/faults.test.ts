@@ -24,7 +24,7 @@ import {
 import type { DomainEvent } from '../../shared/domain/types';
 import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/api-handler';
 import { routes } from '../../shared/http/routes';
-import type { CertificateRepository, EventPublisher, KeyCustody } from '../../shared/ports';
+import type { CertificateRepository, EscrowStore, EventPublisher, KeyCustody } from '../../shared/ports';
 import type { CoreDeps } from '../../shared/usecases/deps';
 import { ORPHAN_MIN_AGE_MS, sweepOrphanKeys } from '../../shared/usecases/orphan-keys';
 import { capturingLogger } from '../helpers/logging';
@@ -78,6 +78,7 @@ beforeAll(async () => {
   h.runtime.events.observe((e) => published.push(e));
   h.runtime.deps.repo = plan.port<CertificateRepository>('repo', h.repo);
   h.runtime.deps.custody = plan.port<KeyCustody>('custody', h.keystore);
+  h.runtime.deps.escrow = plan.port<EscrowStore>('escrow', h.repo as unknown as EscrowStore);
   h.runtime.deps.events = plan.port<EventPublisher>('events', h.runtime.events);
 });
 
@@ -282,6 +283,30 @@ describe('fault injection at every step of the local runtime', () => {
               e.action === 'screen.change' && ((e.details?.added as string[] | undefined) ?? []).includes(id),
           ),
         ).toBe(true);
+      },
+    });
+  });
+
+  it('upload with an escrow certificate: a failure at any step, escrow included, stores nothing half; a success is escrowed', async () => {
+    plan.disarm();
+    const escrow = newPair();
+    const registered = await h.api.call('PUT', `${base}/escrow-certificate`, {
+      token: admin,
+      json: { certificate: escrow.certPem },
+    });
+    expect(registered.status).toBe(200);
+    await exercise({
+      name: 'escrowed-upload',
+      success: 201,
+      prepare: async () => newPair(),
+      run: (pair) => h.api.upload(admin, tenant, pair),
+      verify: async (_pair, response) => {
+        const id = response.json.id as string;
+        expect(await h.repo.getCertificate(tenant, id)).toBeDefined();
+        // The unwrapped store: verifying must not add steps to the traced run.
+        const copies = await (h.repo as unknown as EscrowStore).listEscrowCopies(tenant);
+        expect(copies.map((c) => c.certificateId)).toContain(id);
+        expect(await auditActions(id)).toContain('certificate.upload');
       },
     });
   });

@@ -7,6 +7,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EscrowStore } from '../../shared/ports';
 import { createEncryptStream } from '../../shared/recording';
 import {
   freshKeys,
@@ -112,6 +113,22 @@ describe('the local runtime leaks no private key', () => {
     const base = `/v1/tenants/${tenant}`;
     const good = pairFor(k0);
     const other = pairFor(k1);
+    // The escrow key stays with the tenant: it must not turn up anywhere either.
+    const [escrowKey] = freshKeys(1);
+    scanner.addKey(`${flow}-escrow`, escrowKey!);
+    const escrow = pairFor(escrowKey!, { cn: 'Escrow' });
+    const registerEscrow = () =>
+      api.call('PUT', `${base}/escrow-certificate`, { token: admin, json: { certificate: escrow.certPem } });
+    // Registered first, so every upload below is also sealed to it.
+    expect((await registerEscrow()).status).toBe(200);
+    expect(
+      (
+        await api.call('PUT', `${base}/escrow-certificate`, {
+          token: admin,
+          json: { certificate: `${escrow.certPem}${escrow.keyPem}` },
+        })
+      ).status,
+    ).toBe(400);
 
     expect(
       (
@@ -241,6 +258,19 @@ describe('the local runtime leaks no private key', () => {
       contentType: 'application/cms',
     });
     expect(refused.status).toBe(422);
+
+    // Replacing the escrow certificate re-escrows every key; the backup is one more response.
+    expect((await registerEscrow()).status).toBe(200);
+    expect((await api.call('GET', `${base}/escrow-certificate`, { token: admin })).status).toBe(200);
+    const backup = await fetch(`${h.runtime.url}${base}/key-backup`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(backup.status).toBe(200);
+    const backupBytes = Buffer.from(await backup.arrayBuffer());
+    api.bodies.push(backupBytes.toString('latin1'));
+    const copies = await (h.runtime.deps.escrow as EscrowStore).listEscrowCopies(tenant);
+    expect(copies.length).toBeGreaterThanOrEqual(3);
+    for (const copy of copies) hits.push(...scanner.scan(`${flow}:escrow-copy`, copy.cms));
 
     const forced = rightPassword.json.id as string;
     expect(

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ROUTE_SPECS } from '../../shared/http/route-specs';
 import { type Harness, startRuntime } from '../contract/harness';
 import { freshPair } from '../contract/suite';
 import { writeArtifact } from './fuzz-helpers';
@@ -22,9 +23,9 @@ const TOOL_BUG = 'AST constructor recursion depth mismatch';
 /**
  * The run's budget follows its work (#19: the 60 s default cut it off on a loaded 2-core machine):
  * about 1,500 cases at the default 100 examples take some 40 s on an idle one (70 s seen on a
- * loaded one); 200 ms a case (15 operations) leaves over 7 times that, and never under 5 minutes.
+ * loaded one); 200 ms a case (one operation per route) leaves over 7 times that, and never under 5 minutes.
  */
-const OPERATIONS = 15;
+const OPERATIONS = ROUTE_SPECS.length;
 const RUN_MS = Math.max(300_000, MAX_EXAMPLES * OPERATIONS * 200);
 // The run's test gets its budget and a minute more (the project's 5 minutes may not be enough).
 jest.setTimeout(RUN_MS + 60_000);

@@ -74,6 +74,9 @@ export function sampleBodies(ctx: Ctx, route: AnyRoute): SampleBody[] {
       return [json({ add: [ctx.certificateId] })];
     case 'runExpiryScan':
       return [json({ now: new Date().toISOString() })];
+    case 'putEscrowCertificate':
+      // Any sound certificate will do as an escrow certificate; its key stays out of the body.
+      return [json({ certificate: ctx.pair.certPem })];
     default:
       throw new Error(
         `test/security/context.ts has no sample body for ${route.operationId}: add one so the security checks drive it`,

@@ -57,6 +57,29 @@ describe('backup bundle', () => {
     expect(second?.notEscrowedReason).toBe('the key is held in Key Vault and cannot be exported');
   });
 
+  it('carries an escrow copy the service cannot open as a CMS block that openssl reads with -inform PEM', () => {
+    const bundle = sampleBundle();
+    const copy = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]);
+    bundle.entries[1] = {
+      ...bundle.entries[1]!,
+      notEscrowedReason: undefined,
+      escrowCopyCms: copy,
+      escrowCopyFingerprintSha256: 'f'.repeat(64),
+    } as (typeof bundle.entries)[number];
+
+    const text = formatBackupBundle(bundle);
+    const parsed = parseBackupBundle(text).entries[1]!;
+
+    expect(text).toContain('-----BEGIN CMS-----');
+    expect(text).toContain(
+      `escrowed: sealed (the CMS block below is sealed to escrow certificate ${'f'.repeat(64)};`,
+    );
+    expect(parsed.escrowCopyCms?.equals(copy)).toBe(true);
+    expect(parsed.escrowCopyFingerprintSha256).toBe('f'.repeat(64));
+    expect(parsed.privateKeyDer).toBeUndefined();
+    expect(parsed.notEscrowedReason).toBeUndefined();
+  });
+
   it('keeps an alias from opening a PEM block of its own', () => {
     const text = formatBackupBundle(sampleBundle());
 

@@ -11,6 +11,7 @@ import {
 } from '../../functions/local/sqlite-repository';
 import { ConcurrencyConflict } from '../../shared/errors';
 import { emptyAssignments } from '../../shared/ports';
+import { describeEscrowStoreContract } from '../ports/escrow-store-contract';
 import { makeAuditEntry, makeNotification, makeRecord } from '../ports/fixtures';
 import { describeRepositoryContract } from '../ports/repository-contract';
 
@@ -25,6 +26,18 @@ describeRepositoryContract('SQLite', async () => {
     repo,
     cleanup: async () => {
       repo.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeEscrowStoreContract('SQLite', async () => {
+  const dir = tempDir();
+  const store = new SqliteCertificateRepository(path.join(dir, 'reccert.db'));
+  return {
+    store,
+    cleanup: async () => {
+      store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -11,6 +11,8 @@
  *   hold the map `state`) and its `version`.
  * - `TENANT#<t>` / `NOTIF#<cert>#<threshold>`: one notification; the key itself makes it unique.
  * - `TENANT#<t>` / `AUDIT#<at>#<stamp>#<id>`: one audit entry, so a reverse query is newest first.
+ * - `TENANT#<t>` / `ESCROW`: the tenant's escrow certificate (map `escrow`).
+ * - `TENANT#<t>` / `ESCROWKEY#<certificate>`: a key's escrow copy (CMS bytes in `cms`).
  * - `AUDITCERT#<t>#<certificate>` / the same sort key: a copy of each audit entry that names a
  *   certificate, so the audit filter by certificate is one strongly
  *   consistent partition query (a GSI would be eventually consistent, against rule 12). When the
@@ -49,6 +51,8 @@ import { activeInFromStored } from '../../../shared/domain/expiry-notice';
 import type {
   AuditEntry,
   CertificateRecord,
+  EscrowCertificate,
+  EscrowCopy,
   ExpiryNotification,
   TenantAssignments,
   VersionedAssignments,
@@ -56,6 +60,7 @@ import type {
 import { AlreadyExists, ConcurrencyConflict } from '../../../shared/errors';
 import {
   type CertificateRepository,
+  type EscrowStore,
   emptyAssignments,
   invalidPosition,
   type NoticeDelivery,
@@ -122,7 +127,7 @@ function writeStamp(): string {
 }
 
 /** `CertificateRepository` on one DynamoDB table; the client is passed in, the config read once. */
-export class DynamoDbCertificateRepository implements CertificateRepository, NoticeOutbox {
+export class DynamoDbCertificateRepository implements CertificateRepository, NoticeOutbox, EscrowStore {
   private readonly table: string;
   private readonly dueIndex: string;
 
@@ -492,6 +497,75 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
     };
   }
 
+  async getEscrowCertificate(tenantId: string): Promise<EscrowCertificate | undefined> {
+    const out = await callAws('The escrow store', () =>
+      this.client.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: key(tenantKey(tenantId), ESCROW_SK),
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const stored = out.Item?.escrow?.M;
+    return stored === undefined ? undefined : { ...(unmarshall(stored) as EscrowCertificate), tenantId };
+  }
+
+  async putEscrowCertificate(certificate: EscrowCertificate): Promise<void> {
+    await callAws('The escrow store', () =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: {
+            ...key(tenantKey(certificate.tenantId), ESCROW_SK),
+            escrow: { M: marshall(certificate, MARSHALL) },
+          },
+        }),
+      ),
+    );
+  }
+
+  async putEscrowCopy(copy: EscrowCopy): Promise<void> {
+    await callAws('The escrow store', () =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: {
+            ...key(tenantKey(copy.tenantId), `${ESCROW_COPY_PREFIX}${copy.certificateId}`),
+            fingerprint: { S: copy.escrowFingerprintSha256 },
+            cms: { B: copy.cms },
+            sealedAt: { S: copy.sealedAt },
+          },
+        }),
+      ),
+    );
+  }
+
+  async listEscrowCopies(tenantId: string): Promise<EscrowCopy[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': { S: tenantKey(tenantId) }, ':prefix': { S: ESCROW_COPY_PREFIX } },
+    });
+    return items.map((item) => ({
+      tenantId,
+      certificateId: (item.sk?.S ?? '').slice(ESCROW_COPY_PREFIX.length),
+      escrowFingerprintSha256: item.fingerprint?.S ?? '',
+      cms: Buffer.from(item.cms?.B ?? new Uint8Array()),
+      sealedAt: item.sealedAt?.S ?? '',
+    }));
+  }
+
+  async removeEscrowCopy(tenantId: string, certificateId: string): Promise<void> {
+    await callAws('The escrow store', () =>
+      this.client.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: key(tenantKey(tenantId), `${ESCROW_COPY_PREFIX}${certificateId}`),
+        }),
+      ),
+    );
+  }
+
   /** A consistent query of the base table, following pages until done or `max` items. */
   private async queryAll(
     input: Omit<QueryCommandInput, 'TableName' | 'ConsistentRead' | 'ExclusiveStartKey'>,
@@ -656,6 +730,9 @@ export class DynamoDbCertificateRepository implements CertificateRepository, Not
     }
   }
 }
+
+const ESCROW_SK = 'ESCROW';
+const ESCROW_COPY_PREFIX = 'ESCROWKEY#';
 
 const OUTBOX_PREFIX = 'OUTBOX#';
 const OUTBOX_SK = 'DLV';

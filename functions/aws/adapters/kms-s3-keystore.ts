@@ -175,10 +175,14 @@ export class KmsS3Keystore implements KeyCustody {
   }
 
   async unwrapKey(ref: KeyReference, keyRef: string, wrappedKey: Buffer): Promise<Buffer> {
+    return unwrapWithOpenedKey(await this.exportKey(ref, keyRef), ref.certificateId, wrappedKey);
+  }
+
+  /** The opened key, for the core to seal to the tenant's escrow certificate at once. */
+  async exportKey(ref: KeyReference, keyRef: string): Promise<Buffer> {
     assertKeyRefOf(ref, keyRef);
     const sealed = await this.readSealed(ref, keyRef);
-    const der = await this.open(ref, keyRef, sealed);
-    return unwrapWithOpenedKey(der, ref.certificateId, wrappedKey);
+    return this.open(ref, keyRef, sealed);
   }
 
   private async readSealed(ref: KeyReference, keyRef: string): Promise<SealedObject> {

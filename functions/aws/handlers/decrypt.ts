@@ -1,5 +1,6 @@
 /**
- * The decrypt function: plays back a CMS recording by unwrapping its session key with the
+ * The decrypt function: escrow and key backup (the routes that open stored keys: KMS Decrypt and
+ * S3 reads, escrow items in the table), and plays back a CMS recording by unwrapping its session key with the
  * tenant's sealed private key (S3 object + KMS data key), and audits every attempt. The body
  * arrives whole (API Gateway buffers it), and the plaintext is returned only once its GCM tag
  * verified: a tampered recording is answered 422, never a partial plaintext. A Lambda response
@@ -25,10 +26,14 @@ export interface DecryptClients {
 
 /** The decrypt function's deps from its clients and environment. */
 export function decryptDeps(clients: DecryptClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
+  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
+    tableName: requireEnv('TABLE_NAME', env),
+  });
   return coreDeps(
     'decrypt',
     {
-      repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName: requireEnv('TABLE_NAME', env) }),
+      repo,
+      escrow: repo,
       custody: new KmsS3Keystore(clients.kms, clients.s3, {
         bucketName: requireEnv('BUCKET_NAME', env),
         kmsKeyId: requireEnv('KMS_KEY_ID', env),

@@ -24,10 +24,14 @@ export interface WriteClients {
 
 /** The write function's deps from its clients and environment. */
 export function writeDeps(clients: WriteClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
+  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
+    tableName: requireEnv('TABLE_NAME', env),
+  });
   return coreDeps(
     'write',
     {
-      repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName: requireEnv('TABLE_NAME', env) }),
+      repo,
+      escrow: repo,
       custody: new KmsS3Keystore(clients.kms, clients.s3, {
         bucketName: requireEnv('BUCKET_NAME', env),
         kmsKeyId: requireEnv('KMS_KEY_ID', env),

@@ -9,6 +9,8 @@ import type { ExpiryCursor } from '../../../shared/domain/expiry-cursor';
 import type {
   AuditEntry,
   CertificateRecord,
+  EscrowCertificate,
+  EscrowCopy,
   ExpiryNotification,
   TenantAssignments,
   VersionedAssignments,
@@ -16,6 +18,7 @@ import type {
 import { AlreadyExists, ConcurrencyConflict } from '../../../shared/errors';
 import {
   type CertificateRepository,
+  type EscrowStore,
   emptyAssignments,
   invalidPosition,
   type Page,
@@ -33,6 +36,10 @@ import {
   cursorProperties,
   decodeNext,
   type EntityKeys,
+  ESCROW_COPY_PREFIX,
+  ESCROW_COPY_RANGE_END,
+  ESCROW_ROW,
+  type EscrowCopyEntity,
   fromCertificateEntity,
   fromNotificationEntity,
   type IndexEntity,
@@ -103,7 +110,7 @@ export interface TableRepositoryOptions {
 }
 
 /** `CertificateRepository` on Azure Table storage; see the module comment for the layout. */
-export class TableCertificateRepository implements CertificateRepository {
+export class TableCertificateRepository implements CertificateRepository, EscrowStore {
   private readonly graceMs: number;
   private readonly wallClock: () => number;
 
@@ -460,6 +467,65 @@ export class TableCertificateRepository implements CertificateRepository {
     } catch {
       // Tolerated by design (see above).
     }
+  }
+
+  async getEscrowCertificate(tenantId: string): Promise<EscrowCertificate | undefined> {
+    const entity = await this.getEntityOrUndefined<Chunks>(
+      this.tables.certificates,
+      keyPart(tenantId),
+      ESCROW_ROW,
+    );
+    return entity === undefined
+      ? undefined
+      : { ...(JSON.parse(joinChunks(entity)) as EscrowCertificate), tenantId };
+  }
+
+  async putEscrowCertificate(certificate: EscrowCertificate): Promise<void> {
+    const entity = {
+      partitionKey: keyPart(certificate.tenantId),
+      rowKey: ESCROW_ROW,
+      ...splitChunks(JSON.stringify(certificate)),
+    };
+    await callAzure('Table storage', () => this.tables.certificates.upsertEntity(entity, 'Replace'));
+  }
+
+  async putEscrowCopy(copy: EscrowCopy): Promise<void> {
+    const entity: EscrowCopyEntity & EntityKeys = {
+      partitionKey: keyPart(copy.tenantId),
+      rowKey: `${ESCROW_COPY_PREFIX}${keyPart(copy.certificateId)}`,
+      certificateId: copy.certificateId,
+      fingerprint: copy.escrowFingerprintSha256,
+      cms: new Uint8Array(copy.cms),
+      sealedAt: copy.sealedAt,
+    };
+    await callAzure('Table storage', () => this.tables.certificates.upsertEntity(entity, 'Replace'));
+  }
+
+  async listEscrowCopies(tenantId: string): Promise<EscrowCopy[]> {
+    const filter = odata`PartitionKey eq ${keyPart(tenantId)} and RowKey ge ${ESCROW_COPY_PREFIX} and RowKey lt ${ESCROW_COPY_RANGE_END}`;
+    const copies: EscrowCopy[] = [];
+    await callAzure('Table storage', async () => {
+      for await (const entity of this.tables.certificates.listEntities<EscrowCopyEntity>({
+        queryOptions: { filter },
+      })) {
+        copies.push({
+          tenantId,
+          certificateId: entity.certificateId,
+          escrowFingerprintSha256: entity.fingerprint,
+          cms: Buffer.from(entity.cms),
+          sealedAt: entity.sealedAt,
+        });
+      }
+    });
+    return copies.sort((a, b) => compare(a.certificateId, b.certificateId));
+  }
+
+  async removeEscrowCopy(tenantId: string, certificateId: string): Promise<void> {
+    await this.deleteIgnoringMissing(
+      this.tables.certificates,
+      keyPart(tenantId),
+      `${ESCROW_COPY_PREFIX}${keyPart(certificateId)}`,
+    );
   }
 
   private async deleteIgnoringMissing(

@@ -6,6 +6,8 @@
  * - `certificates`: partition = tenant. Certificate rows (`c|<id>`) and the tenant's one
  *   assignment-state row (`a|state`) share the partition, so deleting a certificate and writing
  *   the new state can be one entity-group transaction. The state's ETag is its version.
+ *   The tenant's escrow certificate (`e|escrow`, a JSON document) and the escrow copy of each key
+ *   (`k|<certificate>`, the CMS bytes in `cms`) live in the same partition.
  * - `expiryindex`: partition = the day (`YYYY-MM-DD`) of a certificate's `nextNotifyAt`, row =
  *   `<nextNotifyAt>|<tenant>|<certificate>`. The scan reads only buckets up to today and only rows
  *   that are due. The index row is written before the certificate row changes and the stale one
@@ -39,6 +41,20 @@ import type { AuditEntry, CertificateRecord, ExpiryNotification } from '../../..
 export const CERT_PREFIX = 'c|';
 /** '}' sorts right after '|': the range [c|, c}) holds exactly the certificate rows. */
 export const CERT_RANGE_END = 'c}';
+/** The row key of a tenant's escrow certificate. */
+export const ESCROW_ROW = 'e|escrow';
+/** The row key prefix of escrow copies; '}' sorts right after '|', so [k|, k}) holds exactly them. */
+export const ESCROW_COPY_PREFIX = 'k|';
+export const ESCROW_COPY_RANGE_END = 'k}';
+
+/** An escrow copy's row: the CMS bytes (Edm.Binary, well within its 64 KiB) and what they are sealed to. */
+export interface EscrowCopyEntity {
+  certificateId: string;
+  fingerprint: string;
+  cms: Uint8Array;
+  sealedAt: string;
+}
+
 /** The row key of a tenant's assignment state. */
 export const STATE_ROW = 'a|state';
 /** Table storage cannot store null; these stand for the cursor's nulls. */

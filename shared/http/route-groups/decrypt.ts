@@ -1,4 +1,9 @@
-/** Handlers of the decrypt routes: recording playback and rewrap through key custody. */
+/**
+ * Handlers of the decrypt group: recording playback and rewrap through key custody, and escrow and key
+ * backup, which open stored keys too.
+ */
+import { Readable } from 'node:stream';
+import { getEscrowStatus, keyBackup, registerEscrowCertificate } from '../../usecases/escrow';
 import { decryptRecording } from '../../usecases/recordings';
 import { rewrapRecording } from '../../usecases/rewrap';
 import { type AnyRoute, SPECS, withHandler } from '../route-specs';
@@ -41,4 +46,33 @@ export const decryptRoutes: AnyRoute[] = [
       };
     },
   ),
+  withHandler(SPECS.putEscrowCertificate, async ({ deps, principal, params, body }) => ({
+    status: 200,
+    body: await registerEscrowCertificate(deps, principal, params.tenantId!, body),
+  })),
+  withHandler(SPECS.getEscrowCertificate, async ({ deps, params }) => ({
+    status: 200,
+    body: await getEscrowStatus(deps, params.tenantId!),
+  })),
+  withHandler(SPECS.getKeyBackup, async ({ deps, principal, params, maxResponseBytes }) => {
+    const tenantId = params.tenantId!;
+    const backup = await keyBackup(
+      deps,
+      principal,
+      tenantId,
+      maxResponseBytes === undefined ? {} : { maxBytes: maxResponseBytes },
+    );
+    return {
+      status: 200,
+      headers: {
+        'content-length': String(backup.cms.length),
+        'content-disposition': `attachment; filename="reccert-backup-${tenantId}.cms"`,
+      },
+      stream: {
+        body: Readable.from([backup.cms]),
+        completed: Promise.resolve(),
+        contentType: 'application/cms',
+      },
+    };
+  }),
 ];
