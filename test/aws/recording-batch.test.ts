@@ -130,8 +130,10 @@ function countingS3(): { s3: S3Client; log: { command: string; range?: string; b
   return { s3, log };
 }
 
-function batch(s3: S3Client = clients.s3) {
-  return recordingBatchFunction((): BatchDeps => ({ ...batchDeps({ ...clients, s3 }, env), sizes: SIZES }));
+function batch(s3: S3Client = clients.s3, kms = clients.kms) {
+  return recordingBatchFunction(
+    (): BatchDeps => ({ ...batchDeps({ ...clients, s3, kms }, env), sizes: SIZES }),
+  );
 }
 
 function event(key: string, userArguments: Record<string, string>, versionId?: string): BatchEvent {
@@ -150,8 +152,13 @@ function event(key: string, userArguments: Record<string, string>, versionId?: s
   };
 }
 
-async function run(key: string, userArguments: Record<string, string>, s3?: S3Client) {
-  const response = await batch(s3)(event(key, { tenantId: tenant, ...userArguments }));
+async function run(
+  key: string,
+  userArguments: Record<string, string>,
+  s3?: S3Client,
+  kms?: typeof clients.kms,
+) {
+  const response = await batch(s3, kms)(event(key, { tenantId: tenant, ...userArguments }));
   expect(response.results).toHaveLength(1);
   return response.results[0]!;
 }
@@ -306,16 +313,23 @@ describe('recording-batch function (S3 Batch Operations)', () => {
     ]);
   });
 
-  it('answers S3 throttling as a temporary failure, so S3 Batch Operations retries', async () => {
+  it('answers S3 or KMS throttling as a temporary failure, so S3 Batch Operations retries', async () => {
     await put('throttled.cms', await encrypt(Buffer.from('x'), [pairs.old]));
+    const throttledKms = failingAt(clients.kms, 'DecryptCommand');
 
-    const result = await run(
-      'throttled.cms',
-      { operation: 'verify' },
-      failingAt(clients.s3, 'GetObjectCommand'),
+    const outcomes = [
+      await run('throttled.cms', { operation: 'verify' }, failingAt(clients.s3, 'GetObjectCommand')),
+      await run('throttled.cms', { operation: 'rewrap', to: pairs.new.id! }, undefined, throttledKms),
+    ];
+
+    expect(outcomes.map((o) => [o.resultCode, o.resultString.split(':')[0]])).toEqual([
+      ['TemporaryFailure', 'SERVICE_UNAVAILABLE'],
+      ['TemporaryFailure', 'SERVICE_UNAVAILABLE'],
+    ]);
+    // The rewrap that could not unwrap wrote nothing.
+    const versions = await clients.s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'throttled.cms' }),
     );
-
-    expect(result.resultCode).toBe('TemporaryFailure');
-    expect(result.resultString).toMatch(/^SERVICE_UNAVAILABLE: /);
+    expect(versions.Versions).toHaveLength(1);
   });
 });
