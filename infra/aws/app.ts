@@ -4,7 +4,9 @@
  * `-c scanHourUtc=4` to run the daily expiry scan at another hour than 02:00 UTC, and
  * `-c corsOrigins=https://admin.example.com` (comma-separated exact origins, as
  * `RECCERT_CORS_ORIGINS`) for the admin page hosted on another origin, and
- * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices.
+ * `-c notificationEmail=ops@example.com` to subscribe an address to the expiry notices, and
+ * `-c recordingsBucket=my-recordings` for the S3 Batch Operations rewrap/verify function over
+ * that bucket (docs/aws.md).
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -33,6 +35,7 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     ...(scanHour === undefined ? {} : { scanHourUtc: Number(scanHour) }),
     corsOrigins: cors.origins,
     ...notificationEmailOf(app),
+    ...recordingsBucketOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
@@ -48,6 +51,12 @@ function contextList(value: unknown): string | undefined {
 function notificationEmailOf(app: App): { notificationEmail?: string } {
   const value: unknown = app.node.tryGetContext('notificationEmail');
   return typeof value === 'string' && value.trim() !== '' ? { notificationEmail: value.trim() } : {};
+}
+
+/** The `recordingsBucket` context, if given. */
+function recordingsBucketOf(app: App): { recordingsBucketName?: string } {
+  const value: unknown = app.node.tryGetContext('recordingsBucket');
+  return typeof value === 'string' && value.trim() !== '' ? { recordingsBucketName: value.trim() } : {};
 }
 
 if (require.main === module) {

@@ -47,6 +47,7 @@ export const LAMBDA_ENTRIES: ReadonlyArray<{ name: string; entry: string; readPa
   { name: 'decrypt', entry: 'functions/aws/handlers/decrypt.ts', readPath: false },
   { name: 'assignment-consumer', entry: 'functions/aws/handlers/assignment-consumer.ts', readPath: false },
   { name: 'expiry-scan', entry: 'functions/aws/handlers/expiry-scan.ts', readPath: false },
+  { name: 'recording-batch', entry: 'functions/aws/handlers/recording-batch.ts', readPath: false },
 ];
 
 /**

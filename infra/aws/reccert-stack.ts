@@ -16,6 +16,7 @@ import { Custody } from './constructs/custody';
 import { Events } from './constructs/events';
 import { FUNCTION_NAMES, type FunctionName, Functions } from './constructs/functions';
 import { Metadata } from './constructs/metadata';
+import { RecordingBatch } from './constructs/recording-batch';
 import { flatLogicalId } from './logical-ids';
 
 export { FUNCTION_NAMES, type FunctionName };
@@ -36,12 +37,19 @@ export interface ReccertStackProps extends StackProps {
   corsOrigins?: readonly string[];
   /** An e-mail address subscribed to the expiry notification topic (none if unset). */
   notificationEmail?: string;
+  /**
+   * The bucket the tenant's recordings live in: when given, the recording-batch function and the
+   * S3 Batch Operations job role that rewrap and verify them there (`-c recordingsBucket=...`).
+   */
+  recordingsBucketName?: string;
 }
 
 /** The whole AWS deployment of reccert in one stack. */
 export class ReccertStack extends Stack {
   /** The functions by group, for tests and outputs. */
   readonly functions: Record<FunctionName, NodejsFunction>;
+  /** The batch function and job role, when a recordings bucket is configured. */
+  readonly recordingBatch: RecordingBatch | undefined;
 
   constructor(scope: Construct, id: string, props: ReccertStackProps = {}) {
     super(scope, id, props);
@@ -80,6 +88,16 @@ export class ReccertStack extends Stack {
       }
       events.subscribeEmail(props.notificationEmail);
     }
+    this.recordingBatch =
+      props.recordingsBucketName === undefined
+        ? undefined
+        : new RecordingBatch(this, 'RecordingBatch', {
+            functions,
+            custody,
+            metadata,
+            recordingsBucketName: props.recordingsBucketName,
+            handlersDir: props.handlersDir,
+          });
     const api = new Api(this, 'Api', {
       functions: functions.byName,
       jwtIssuer: issuer.valueAsString,
@@ -93,6 +111,10 @@ export class ReccertStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: events.bus.eventBusName });
     new CfnOutput(this, 'ExpiryTopicArn', { value: events.topic.topicArn });
     new CfnOutput(this, 'AssignmentDeadLetterAlarmName', { value: events.deadLetterAlarm.alarmName });
+    if (this.recordingBatch) {
+      new CfnOutput(this, 'RecordingBatchFunctionArn', { value: this.recordingBatch.fn.functionArn });
+      new CfnOutput(this, 'RecordingBatchJobRoleArn', { value: this.recordingBatch.jobRole.roleArn });
+    }
   }
 
   /** Logical ids as in the flat stack, whatever part a resource is grouped in (logical-ids.ts). */
