@@ -218,6 +218,30 @@ describe('recording-batch function (S3 Batch Operations)', () => {
     );
   }, 120_000);
 
+  it('rewraps a DER recording in place on an unversioned bucket, adding a recipient across several parts', async () => {
+    const plainBucket = `${bucket}-plain`;
+    await clients.s3.send(new CreateBucketCommand({ Bucket: plainBucket }));
+    const plain = crypto.randomBytes(11 * MiB + 5);
+    const original = await encrypt(plain, [pairs.old]);
+    await clients.s3.send(new PutObjectCommand({ Bucket: plainBucket, Key: 'der.cms', Body: original }));
+    const task = event('der.cms', {
+      operation: 'rewrap',
+      tenantId: tenant,
+      to: pairs.new.id!,
+      keepRecipients: 'true',
+    });
+    task.tasks[0]!.s3Bucket = plainBucket;
+
+    const response = await batch()(task);
+
+    expect(response.results[0]).toMatchObject({ resultCode: 'Succeeded', resultString: 'ok' });
+    const out = await clients.s3.send(new GetObjectCommand({ Bucket: plainBucket, Key: 'der.cms' }));
+    const rewrapped = Buffer.from(await out.Body!.transformToByteArray());
+    expect(afterRecipients(rewrapped).equals(afterRecipients(original))).toBe(true);
+    expect(await opensslOpens(rewrapped, 'new', plain)).toBe(true);
+    expect(await opensslOpens(rewrapped, 'old', plain)).toBe(true);
+  }, 60_000);
+
   it('rewraps a small recording under a target prefix keeping its recipients, and leaves the original alone', async () => {
     const plain = crypto.randomBytes(1000);
     const original = await encrypt(plain, [pairs.old]);

@@ -101,6 +101,8 @@ export const DEFAULT_SIZES: BatchSizes = {
 /** The first header read: headers are a few KiB; the range grows while the plan asks for more. */
 const HEADER_READ = 64 * 1024;
 const MAX_PARTS = 10_000;
+/** S3's smallest part but the last. */
+const MIN_PART = 5 * MiB;
 /** The resultString S3 keeps is short; ours are `CODE: reason`, cut to this. */
 const RESULT_STRING_MAX = 512;
 
@@ -326,7 +328,12 @@ async function processObject(
   key: string,
   versionId: string | undefined,
 ): Promise<void> {
-  const sizes = { ...DEFAULT_SIZES, ...deps.sizes };
+  const given = { ...DEFAULT_SIZES, ...deps.sizes };
+  const sizes: BatchSizes = {
+    ...given,
+    firstPartBytes: Math.max(MIN_PART, given.firstPartBytes),
+    copyPartBytes: Math.max(MIN_PART, given.copyPartBytes),
+  };
   const records = await deps.core.repo.listCertificates(args.tenantId);
   const targets = args.operation === 'rewrap' ? await targetCertificates(deps.core, args, records) : [];
 
