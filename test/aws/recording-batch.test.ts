@@ -324,16 +324,29 @@ describe('recording-batch function (S3 Batch Operations)', () => {
   it('answers bad job arguments and unknown targets as permanent failures with their codes', async () => {
     await put('args.cms', await encrypt(Buffer.from('x'), [pairs.old]));
 
+    const schema1 = {
+      ...event('args.cms', { operation: 'verify', tenantId: tenant }),
+      invocationSchemaVersion: '1.0',
+    };
+
     const outcomes = [
       await run('args.cms', { operation: 'shred' }),
       await run('args.cms', { operation: 'rewrap' }),
       await run('args.cms', { operation: 'rewrap', to: 'no-such-certificate' }),
+      await run('args.cms', { operation: 'verify', tenantId: '__proto__' }),
+      (await batch()(schema1)).results[0]!,
+      await run('args.cms', { operation: 'rewrap', to: '0'.repeat(32) }),
+      await run('args.cms', { operation: 'verify', tenantId: 'constructor' }),
     ];
 
     expect(outcomes.map((o) => [o.resultCode, o.resultString.split(':')[0]])).toEqual([
       ['PermanentFailure', 'VALIDATION_ERROR'],
       ['PermanentFailure', 'VALIDATION_ERROR'],
+      ['PermanentFailure', 'VALIDATION_ERROR'],
+      ['PermanentFailure', 'VALIDATION_ERROR'],
+      ['PermanentFailure', 'VALIDATION_ERROR'],
       ['PermanentFailure', 'NOT_FOUND'],
+      ['PermanentFailure', 'NO_MATCHING_KEY'],
     ]);
   });
 

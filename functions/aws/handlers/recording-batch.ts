@@ -130,13 +130,22 @@ function jobArguments(args: Record<string, string> | null | undefined): JobArgum
     throw bad('userArguments.operation must be "rewrap" or "verify".');
   }
   const tenantId = a.tenantId ?? '';
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(tenantId)) throw bad('userArguments.tenantId must be a tenant id.');
+  // The API's id rules (shared/http/schemas.ts, not imported: it would bring zod into this bundle).
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(tenantId)) {
+    throw bad('userArguments.tenantId must be a tenant id (letters, digits, _ . -; up to 64).');
+  }
   const to = (a.to ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (operation === 'rewrap' && to.length === 0) {
     throw bad('userArguments.to must name the target certificate ids, comma-separated, for a rewrap.');
+  }
+  const notAnId = to.find((id) => !/^[0-9a-f]{32}$/.test(id));
+  if (notAnId !== undefined) {
+    throw bad(
+      `userArguments.to: '${notAnId.slice(0, 40)}' is not a certificate id (32 lower-case hex digits).`,
+    );
   }
   const keep = a.keepRecipients ?? 'false';
   if (keep !== 'true' && keep !== 'false')
