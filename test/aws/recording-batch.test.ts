@@ -329,6 +329,9 @@ describe('recording-batch function (S3 Batch Operations)', () => {
       invocationSchemaVersion: '1.0',
     };
 
+    const badKey = event('args.cms', { operation: 'verify', tenantId: tenant });
+    badKey.tasks[0]!.s3Key = 'bad%E0%A4%A.cms';
+
     const outcomes = [
       await run('args.cms', { operation: 'shred' }),
       await run('args.cms', { operation: 'rewrap' }),
@@ -337,6 +340,7 @@ describe('recording-batch function (S3 Batch Operations)', () => {
       (await batch()(schema1)).results[0]!,
       await run('args.cms', { operation: 'rewrap', to: '0'.repeat(32) }),
       await run('args.cms', { operation: 'verify', tenantId: 'constructor' }),
+      (await batch()(badKey)).results[0]!,
     ];
 
     expect(outcomes.map((o) => [o.resultCode, o.resultString.split(':')[0]])).toEqual([
@@ -347,6 +351,7 @@ describe('recording-batch function (S3 Batch Operations)', () => {
       ['PermanentFailure', 'VALIDATION_ERROR'],
       ['PermanentFailure', 'NOT_FOUND'],
       ['PermanentFailure', 'NO_MATCHING_KEY'],
+      ['PermanentFailure', 'VALIDATION_ERROR'],
     ]);
   });
 

@@ -211,9 +211,19 @@ export function outcomeOf(error: unknown): Outcome {
   };
 }
 
-/** The manifest's key: URL-encoded, `+` for a space (as S3 Batch Operations passes it). */
+/**
+ * The manifest's key: URL-encoded, `+` for a space, as S3 Batch Operations passes it (and as
+ * AWS's own examples decode it, Python's `unquote_plus`).
+ */
 export function decodeKey(s3Key: string): string {
-  return decodeURIComponent(s3Key.replace(/\+/g, ' '));
+  try {
+    return decodeURIComponent(s3Key.replace(/\+/g, ' '));
+  } catch {
+    throw new ValidationError(
+      'VALIDATION_ERROR',
+      'The manifest key is not URL-encoded; list keys URL-encoded.',
+    );
+  }
 }
 
 /** `bucket/key?versionId=` for CopySource, each key segment URL-encoded. */
