@@ -85,6 +85,7 @@ describe('the recording-batch function and the S3 Batch Operations job role (inf
       's3:AbortMultipartUpload',
       's3:GetObject',
       's3:GetObjectVersion',
+      's3:ListBucket',
       's3:PutObject',
       'xray:PutTelemetryRecords',
       'xray:PutTraceSegments',

@@ -72,6 +72,9 @@ export class RecordingBatch extends StackPart {
         resources: [objectsArn],
       }),
     );
+    // Without ListBucket, S3 answers a missing key 403 rather than 404: the report would say
+    // FORBIDDEN where the truth is NOT_FOUND. It lists keys; the function reads objects anyway.
+    allow(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
     // Custody, as the decrypt function: one sealed key object, opened with KMS under its
     // {tenantId, certificateId} context; certificates and assignments read from the table.
     allow(new PolicyStatement({ actions: ['s3:GetObject'], resources: [custody.keyObjectsArn()] }));
