@@ -10,7 +10,9 @@
  * `-c adminPageUrls=https://admin.example.com/` (the admin page's addresses, for its Cognito app
  * client) and `-c authDomainPrefix=` (the Cognito sign-in domain). Without JwtIssuer the API
  * trusts the stack's Cognito user pool. The webhook of the notices is a parameter
- * (`--parameters WebhookUrl=https://... --parameters WebhookSigningKeyName=...`).
+ * (`--parameters WebhookUrl=https://... --parameters WebhookSigningKeyName=...`), and
+ * `-c recordingsBucket=my-recordings` for the S3 Batch Operations rewrap/verify function over
+ * that bucket (docs/aws.md).
  * AwsSolutions (cdk-nag) checks run on every synth; a finding that is not acknowledged in code
  * fails it.
  */
@@ -41,6 +43,7 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     ...emailOf(app, 'notificationEmail'),
     ...emailOf(app, 'operationsEmail'),
     ...signInOf(app),
+    ...recordingsBucketOf(app),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
@@ -74,6 +77,12 @@ function signInOf(app: App): { adminPageUrls?: string[]; authDomainPrefix?: stri
     ...(urls && urls.length > 0 ? { adminPageUrls: urls } : {}),
     ...(typeof prefix === 'string' && prefix.trim() !== '' ? { authDomainPrefix: prefix.trim() } : {}),
   };
+}
+
+/** The `recordingsBucket` context, if given. */
+function recordingsBucketOf(app: App): { recordingsBucketName?: string } {
+  const value: unknown = app.node.tryGetContext('recordingsBucket');
+  return typeof value === 'string' && value.trim() !== '' ? { recordingsBucketName: value.trim() } : {};
 }
 
 if (require.main === module) {

@@ -50,6 +50,7 @@ export const LAMBDA_ENTRIES: ReadonlyArray<{ name: string; entry: string; readPa
   { name: 'webhook-delivery', entry: 'functions/aws/handlers/webhook-delivery.ts', readPath: false },
   // Cognito's pre token generation trigger (infra/aws/constructs/identity.ts), not an API function.
   { name: 'pre-token', entry: 'functions/aws/handlers/pre-token.ts', readPath: false },
+  { name: 'recording-batch', entry: 'functions/aws/handlers/recording-batch.ts', readPath: false },
 ];
 
 /**

@@ -28,6 +28,7 @@ import { Hosting } from './constructs/hosting';
 import { defaultDomainPrefix, Identity } from './constructs/identity';
 import { Metadata } from './constructs/metadata';
 import { Operations } from './constructs/operations';
+import { RecordingBatch } from './constructs/recording-batch';
 import { WebhookParameters } from './constructs/webhook';
 import { flatLogicalId } from './logical-ids';
 
@@ -58,6 +59,11 @@ export interface ReccertStackProps extends StackProps {
   authDomainPrefix?: string;
   /** An e-mail address subscribed to the operations (alarm) topic (none if unset). */
   operationsEmail?: string;
+  /**
+   * The bucket the tenant's recordings live in: when given, the recording-batch function and the
+   * S3 Batch Operations job role that rewrap and verify them there (`-c recordingsBucket=...`).
+   */
+  recordingsBucketName?: string;
 }
 
 /** `value` if it is an e-mail address; else the synth stops, naming the setting. */
@@ -72,6 +78,8 @@ function emailAddress(setting: string, value: string): string {
 export class ReccertStack extends Stack {
   /** The functions by group, for tests and outputs. */
   readonly functions: Record<FunctionName, NodejsFunction>;
+  /** The batch function and job role, when a recordings bucket is configured. */
+  readonly recordingBatch: RecordingBatch | undefined;
 
   constructor(scope: Construct, id: string, props: ReccertStackProps = {}) {
     super(scope, id, props);
@@ -129,6 +137,16 @@ export class ReccertStack extends Stack {
         },
       ],
     });
+    this.recordingBatch =
+      props.recordingsBucketName === undefined
+        ? undefined
+        : new RecordingBatch(this, 'RecordingBatch', {
+            functions,
+            custody,
+            metadata,
+            recordingsBucketName: props.recordingsBucketName,
+            handlersDir: props.handlersDir,
+          });
     const api = new Api(this, 'Api', {
       functions: functions.byName,
       jwtIssuer: Fn.conditionIf(ownIssuer.logicalId, issuer.valueAsString, identity.issuer).toString(),
@@ -195,6 +213,10 @@ export class ReccertStack extends Stack {
     new CfnOutput(this, 'AuthDomainUrl', { value: identity.domainUrl });
     new CfnOutput(this, 'OperationsTopicArn', { value: operations.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
+    if (this.recordingBatch) {
+      new CfnOutput(this, 'RecordingBatchFunctionArn', { value: this.recordingBatch.fn.functionArn });
+      new CfnOutput(this, 'RecordingBatchJobRoleArn', { value: this.recordingBatch.jobRole.roleArn });
+    }
   }
 
   /** Logical ids as in the flat stack, whatever part a resource is grouped in (logical-ids.ts). */

@@ -28,6 +28,7 @@ const CLIENT_ABORTED = 'CLIENT_ABORTED';
 /**
  * Unwraps through custody with the record of the certificate the decryptor matched (it is given
  * the records' certificates, in order); `tried` is the last record it tried, for the audit trail.
+ * The playback here and the batch engines (functions/aws/handlers/recording-batch.ts) share it.
  */
 export function unwrapperFor(
   deps: CoreDeps,

@@ -32,8 +32,11 @@ async function inputsOf(name: string): Promise<string[]> {
 
 describe('Lambda bundling (infra/aws/bundling.ts)', () => {
   it('lists one entry file per function of the stack', () => {
-    // The API's functions and the Cognito trigger.
-    expect(LAMBDA_ENTRIES.map((e) => e.name).sort()).toEqual([...FUNCTION_NAMES, 'pre-token'].sort());
+    // The API's functions, the Cognito trigger, and recording-batch (deployed when a recordings
+    // bucket is configured: infra/aws/constructs/recording-batch.ts).
+    expect(LAMBDA_ENTRIES.map((e) => e.name).sort()).toEqual(
+      [...FUNCTION_NAMES, 'pre-token', 'recording-batch'].sort(),
+    );
     expect(LAMBDA_ENTRIES.filter((e) => e.readPath).map((e) => e.name)).toEqual(['read']);
   });
 

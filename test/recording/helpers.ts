@@ -75,7 +75,11 @@ export async function opensslEncrypt(
 }
 
 /** `openssl cms -decrypt` as DESIGN section 6 documents it. */
-export async function opensslDecrypt(inPath: string, outPath: string, recipient: KeyPair): Promise<void> {
+export async function opensslDecrypt(
+  inPath: string,
+  outPath: string,
+  recipient: Pick<KeyPair, 'keyPath' | 'certPath'>,
+): Promise<void> {
   await run(
     'openssl',
     [

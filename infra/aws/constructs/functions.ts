@@ -231,9 +231,12 @@ export class Functions extends StackPart {
     );
   }
 
-  /** One function: its own role and log group, arm64, Node.js 22, X-Ray, minified bundle. */
-  private lambda(
-    name: FunctionName,
+  /**
+   * One function: its own role and log group, arm64, Node.js 22, X-Ray, minified bundle. Other
+   * parts of the stack (the recording-batch function) make theirs with it too.
+   */
+  lambda(
+    name: string,
     handlersDir: string | undefined,
     environment: Record<string, string>,
     timeout: Duration,
@@ -265,7 +268,8 @@ export class Functions extends StackPart {
       handler: 'handler',
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-      memorySize: name === 'decrypt' ? 1024 : 512,
+      // Decryption is CPU-bound, and a batch function's network share grows with its memory.
+      memorySize: name === 'decrypt' || name === 'recording-batch' ? 1024 : 512,
       timeout,
       tracing: Tracing.ACTIVE,
       role,
@@ -314,7 +318,7 @@ export function lambdaBundling(): BundlingOptions {
  * {tenantId, certificateId} (both present, no other key): a data key is usable only for the
  * tenant and certificate it was made for.
  */
-function boundDataKeys(action: string, keyArn: string): PolicyStatement {
+export function boundDataKeys(action: string, keyArn: string): PolicyStatement {
   return new PolicyStatement({
     actions: [action],
     resources: [keyArn],
@@ -329,7 +333,7 @@ function boundDataKeys(action: string, keyArn: string): PolicyStatement {
  * SSE-KMS of the key bucket: S3 calls KMS on the function's behalf with the bucket ARN as
  * context (S3 Bucket Key), so this grant is usable only through S3 for this bucket.
  */
-function sseKmsThroughS3(action: string, keyArn: string, bucketArn: string): PolicyStatement {
+export function sseKmsThroughS3(action: string, keyArn: string, bucketArn: string): PolicyStatement {
   return new PolicyStatement({
     actions: [action],
     resources: [keyArn],
