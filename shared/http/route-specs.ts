@@ -334,7 +334,7 @@ export const SPECS = {
     method: 'POST',
     path: '/v1/tenants/{tenantId}/recordings/rewrap',
     summary:
-      "Rewrap a CMS recording for the tenant's certificates named by `to` (repeat it, at most 4): the session key is unwrapped through custody and wrapped for them instead of the current recipients; the encrypted content and tag are unchanged, and the result is sent only once the tag verified (audited as recording.rewrap)",
+      "Rewrap a CMS recording for the tenant's certificates named by `to` (repeat it, at most 4; `escrow` names the escrow certificate): the session key is unwrapped through custody and wrapped for them instead of the current recipients; the encrypted content and tag are unchanged, and the result is sent only once the tag verified (audited as recording.rewrap)",
     access: { roles: ['decrypt'], tenantScoped: true },
     group: 'decrypt',
     params: TenantParams,
@@ -351,6 +351,7 @@ export const SPECS = {
       'VALIDATION_ERROR',
       'NOT_FOUND',
       'CERTIFICATE_NOT_USABLE',
+      'NO_ESCROW_CERTIFICATE',
       'NOT_CMS',
       'TOO_MANY_RECIPIENTS',
       'NO_MATCHING_KEY',

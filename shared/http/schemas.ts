@@ -257,8 +257,12 @@ export const AuditQuery = z.object({
 });
 
 export const RewrapQuery = z.object({
-  to: z.array(CertificateId).min(1).max(4).meta({
-    description:
-      'A target certificate id of the tenant; repeat the parameter for several (at most 4). The recording is rewrapped for these instead of its current recipients.',
-  }),
+  to: z
+    .array(z.union([CertificateId, z.literal('escrow')]))
+    .min(1)
+    .max(4)
+    .meta({
+      description:
+        "A target certificate id of the tenant, or `escrow` for the tenant's escrow certificate; repeat the parameter for several (at most 4). The recording is rewrapped for these instead of its current recipients.",
+    }),
 });

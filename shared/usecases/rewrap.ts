@@ -5,9 +5,8 @@
  * then is the first byte sent, the shape of playback (recordings.ts).
  */
 import type { Readable } from 'node:stream';
-import { certificateStatus } from '../domain/expiry';
 import type { AuditEntry, CertificateRecord } from '../domain/types';
-import { AppError, ConflictError, codeOf, NotFoundError, ValidationError } from '../errors';
+import { AppError, codeOf } from '../errors';
 import { createRewrapStream } from '../recording';
 import { SealedSpool } from '../recording/sealed-spool';
 import { type Actor, type CoreDeps, recordCommittedChange } from './deps';
@@ -20,13 +19,8 @@ import {
   spoolVerified,
   unwrapperFor,
 } from './recordings';
+import { type RewrapTarget, resolveRewrapTargets } from './rewrap-targets';
 import { auditEntry } from './trail';
-
-/**
- * Most targets one rewrap names: each is an RSA public-key operation, so the work of one
- * request stays bounded like its unwrap attempts (DESIGN section 9).
- */
-export const MAX_REWRAP_TARGETS = 4;
 
 /** A rewrapped recording, verified and audited. */
 export interface Rewrapped {
@@ -35,46 +29,6 @@ export interface Rewrapped {
   bytes: number;
   /** Settles once `cms` was read to its end; rejects when that failed (abort the response). */
   delivered: Promise<void>;
-}
-
-/**
- * The certificates a rewrap may target, by id: the tenant's own, not expired and not retired.
- * The one place that turns a `to` value into a certificate, so that other kinds of target (the
- * tenant's escrow certificate) are added here. Throws NOT_FOUND (404) for an unknown id and
- * CERTIFICATE_NOT_USABLE (409) for an expired or retired certificate.
- */
-export async function resolveRewrapTargets(
-  deps: CoreDeps,
-  tenantId: string,
-  ids: readonly string[],
-): Promise<CertificateRecord[]> {
-  const unique = [...new Set(ids)];
-  if (unique.length === 0 || unique.length > MAX_REWRAP_TARGETS) {
-    throw new ValidationError(
-      'VALIDATION_ERROR',
-      `Name 1 to ${MAX_REWRAP_TARGETS} target certificates with ?to=<certificateId> (repeat it for several); got ${unique.length}.`,
-      { details: { maxTargets: MAX_REWRAP_TARGETS } },
-    );
-  }
-  const { state } = await deps.repo.getAssignments(tenantId);
-  const now = deps.clock.now();
-  const records: CertificateRecord[] = [];
-  for (const id of unique) {
-    const record = await deps.repo.getCertificate(tenantId, id);
-    if (!record) throw new NotFoundError('certificate', id);
-    const status = certificateStatus(record, state, now);
-    if (status === 'expired' || status === 'retired') {
-      throw new ConflictError(
-        'CERTIFICATE_NOT_USABLE',
-        status === 'expired'
-          ? `Certificate ${id} expired on ${record.notAfter}; recordings cannot be rewrapped for it. Name a current certificate.`
-          : `Certificate ${id} was replaced (retired); rewrap recordings for a current certificate instead.`,
-        { details: { certificateId: id, status } },
-      );
-    }
-    records.push(record);
-  }
-  return records;
 }
 
 type RewrapDetails =
@@ -101,7 +55,7 @@ function rewrapEntry(
  * Rewraps a CMS recording for the tenant's certificates `to` (replacing its recipients): the
  * encrypted content and tag are unchanged, and nothing is returned before the tag verified.
  * Errors: as `decryptRecording`, plus NOT_FOUND / CERTIFICATE_NOT_USABLE for a target and
- * VALIDATION_ERROR for more than `MAX_REWRAP_TARGETS`. Every call is audited, whatever its
+ * VALIDATION_ERROR for more than `MAX_REWRAP_TARGETS` (rewrap-targets.ts). Every call is audited, whatever its
  * outcome, before it returns.
  */
 export async function rewrapRecording(
@@ -132,7 +86,7 @@ export async function rewrapRecording(
       [],
     );
 
-  let targets: CertificateRecord[];
+  let targets: RewrapTarget[];
   let records: CertificateRecord[];
   try {
     targets = await resolveRewrapTargets(deps, tenantId, requested);

@@ -1733,6 +1733,29 @@ export function describeContract(spec: RuntimeSpec): void {
         expect(opensslOpens(res.bytes, old, audio)).toBe(false);
       });
 
+      it('rewraps for the escrow certificate with to=escrow, and answers 409 NO_ESCROW_CERTIFICATE without one', async () => {
+        const t = await tenant();
+        const own = freshPair();
+        const escrow = freshPair();
+        const original = await encryptRecording(audio, [own.certPem]);
+        await settle();
+        await upload(t, own);
+
+        const before = await rewrap(t, ['escrow'], original);
+        const registered = await api('PUT', `/v1/tenants/${t.id}/escrow-certificate`, {
+          token: t.token,
+          json: { certificate: escrow.certPem },
+        });
+        const res = await rewrapBytes(t, ['escrow'], original);
+
+        expect(before.status).toBe(409);
+        expect(before.body.error.code).toBe('NO_ESCROW_CERTIFICATE');
+        expect(registered.status).toBe(200);
+        expect(res.status).toBe(200);
+        expect(opensslOpens(res.bytes, escrow, audio)).toBe(true);
+        expect(opensslOpens(res.bytes, own, audio)).toBe(false);
+      });
+
       it('refuses an unknown target with 404, a retired one with 409 CERTIFICATE_NOT_USABLE and too many with 400', async () => {
         const t = await tenant();
         const [firstPair, secondPair] = [freshPair(), freshPair()];

@@ -33,22 +33,14 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { certificateStatus } from '../../../shared/domain/expiry';
-import type { CertificateRecord } from '../../../shared/domain/types';
-import {
-  AppError,
-  codeOf,
-  hasKind,
-  NotFoundError,
-  UnavailableError,
-  ValidationError,
-} from '../../../shared/errors';
+import { AppError, codeOf, hasKind, UnavailableError, ValidationError } from '../../../shared/errors';
 import { type CmsDecryptStream, createDecryptStream } from '../../../shared/recording';
 import { NeedMore } from '../../../shared/recording/header/auth-enveloped-data';
 import type { SessionKeyUnwrapper } from '../../../shared/recording/ports';
 import { planRewrap, type RewrapPlan } from '../../../shared/recording/rewrap';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { unwrapperFor } from '../../../shared/usecases/recordings';
+import { ESCROW_TARGET, resolveRewrapTargets } from '../../../shared/usecases/rewrap-targets';
 import { once } from '../../common/once';
 import { errorName, isRetryable } from '../adapters/aws-errors';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
@@ -141,10 +133,10 @@ function jobArguments(args: Record<string, string> | null | undefined): JobArgum
   if (operation === 'rewrap' && to.length === 0) {
     throw bad('userArguments.to must name the target certificate ids, comma-separated, for a rewrap.');
   }
-  const notAnId = to.find((id) => !/^[0-9a-f]{32}$/.test(id));
+  const notAnId = to.find((id) => id !== ESCROW_TARGET && !/^[0-9a-f]{32}$/.test(id));
   if (notAnId !== undefined) {
     throw bad(
-      `userArguments.to: '${notAnId.slice(0, 40)}' is not a certificate id (32 lower-case hex digits).`,
+      `userArguments.to: '${notAnId.slice(0, 40)}' is neither a certificate id (32 lower-case hex digits) nor "escrow".`,
     );
   }
   const keep = a.keepRecipients ?? 'false';
@@ -354,7 +346,10 @@ async function processObject(
     copyPartBytes: Math.max(MIN_PART, given.copyPartBytes),
   };
   const records = await deps.core.repo.listCertificates(args.tenantId);
-  const targets = args.operation === 'rewrap' ? await targetCertificates(deps.core, args, records) : [];
+  const targets =
+    args.operation === 'rewrap'
+      ? (await resolveRewrapTargets(deps.core, args.tenantId, args.to)).map((t) => t.certificatePem)
+      : [];
 
   const head = await deps.s3.send(
     new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
@@ -401,29 +396,6 @@ async function processObject(
     sessionKey?.fill(0);
     if (!verifier.destroyed) verifier.destroy();
   }
-}
-
-/** The job's targets: the tenant's own certificates, none expired or retired. */
-async function targetCertificates(
-  core: CoreDeps,
-  args: JobArguments,
-  records: CertificateRecord[],
-): Promise<string[]> {
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const { state } = await core.repo.getAssignments(args.tenantId);
-  const now = core.clock.now();
-  return args.to.map((id) => {
-    const record = byId.get(id);
-    if (!record) throw new NotFoundError('certificate', id);
-    const status = certificateStatus(record, state, now);
-    if (status === 'expired' || status === 'retired') {
-      throw new AppError(
-        'CERTIFICATE_NOT_USABLE',
-        `Certificate ${id} is ${status}; rewrap to a current one.`,
-      );
-    }
-    return record.certificatePem;
-  });
 }
 
 /** The object being rewrapped: its bytes, its HEAD, the verifier and the key it captured. */
@@ -556,10 +528,15 @@ export function batchDeps(
   clients: { dynamodb: DynamoDBClient; s3: S3Client; kms: KMSClient },
   env: NodeJS.ProcessEnv = process.env,
 ): BatchDeps {
+  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
+    tableName: requireEnv('TABLE_NAME', env),
+  });
   const core = coreDeps(
     'recording-batch',
     {
-      repo: new DynamoDbCertificateRepository(clients.dynamodb, { tableName: requireEnv('TABLE_NAME', env) }),
+      repo,
+      // Read only: the escrow certificate as a rewrap target (`to=escrow`).
+      escrow: repo,
       custody: new KmsS3Keystore(clients.kms, clients.s3, {
         bucketName: requireEnv('BUCKET_NAME', env),
         kmsKeyId: requireEnv('KMS_KEY_ID', env),
