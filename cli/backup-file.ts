@@ -7,7 +7,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CertificateStatus } from '../shared/domain/types';
 import {
@@ -112,13 +112,41 @@ export async function openBackupFile(
   }
   const plaintext = Buffer.concat(sink.chunks);
   for (const chunk of sink.chunks) chunk.fill(0);
+  let bundle: BackupBundle;
   try {
-    return parseBackupBundle(plaintext.toString('utf8'));
+    bundle = parseBackupBundle(plaintext.toString('utf8'));
   } catch (error) {
     if (error instanceof BackupFormatError) throw new RefusedError('NOT_A_BACKUP', error.message);
     throw error;
   } finally {
     plaintext.fill(0);
+  }
+  // Keys the service could not open itself (Key Vault custody) come as their escrow copies,
+  // sealed to the same escrow certificate: the escrow key opens them here, in memory.
+  for (const entry of bundle.entries) {
+    if (entry.privateKeyDer || !entry.escrowCopyCms) continue;
+    entry.privateKeyDer = await openEscrowCopy(unwrapper, certificate, entry.escrowCopyCms);
+  }
+  return bundle;
+}
+
+/** The PKCS#8 DER inside one escrow copy (CMS AuthEnvelopedData for the escrow certificate). */
+async function openEscrowCopy(
+  unwrapper: PrivateKeyUnwrapper,
+  certificate: string | undefined,
+  cms: Buffer,
+): Promise<Buffer> {
+  const decryptor = createDecryptStream(
+    unwrapper,
+    certificate === undefined ? {} : { certificates: [certificate] },
+  );
+  const sink = new Collector();
+  try {
+    await pipeline(Readable.from([cms]), decryptor, sink);
+    await decryptor.completed;
+    return Buffer.concat(sink.chunks);
+  } finally {
+    for (const chunk of sink.chunks) chunk.fill(0);
   }
 }
 

@@ -5,18 +5,16 @@
  * the plaintext discarded as it streams, and the report names every file that would not play.
  */
 import { type KeyObject, X509Certificate } from 'node:crypto';
-import { createReadStream, type Dirent, promises as fs, type Stats } from 'node:fs';
+import { type Dirent, promises as fs, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../../shared/errors';
-import { BackupFormatError, parseBackupBundle } from '../../shared/escrow/backup-bundle';
+import type { BackupBundle } from '../../shared/escrow/backup-bundle';
 import { toPem } from '../../shared/pki/pem';
 import { ANY_KEY_FORMAT, parsePrivateKeyInput } from '../../shared/pki/validate';
-import { createDecryptStream, PrivateKeyUnwrapper, READ_CHUNK_SIZE } from '../../shared/recording';
 import { intOption, parseCommandArgs, str, strs } from '../args';
+import { openBackupFile } from '../backup-file';
 import { EXIT, RefusedError, UsageError } from '../errors';
 import { escapeControls, json } from '../format';
 import { fsReason, type Io, readInputFile, readPassword } from '../io';
@@ -135,68 +133,29 @@ async function loadBackup(
   escrowCertPath: string | undefined,
   password: string | undefined,
 ): Promise<{ certified: WorkerKeys['certified']; notEscrowed: string[] }> {
-  const escrowKey = readInputFile(io, escrowKeyPath, 'escrow key', NAME);
-  const escrowCert =
-    escrowCertPath === undefined ? undefined : readInputFile(io, escrowCertPath, 'escrow certificate', NAME);
   const full = resolve(io.cwd, backupPath);
   const stat = await fs.stat(full).catch((error: unknown) => {
     throw new UsageError(`cannot read backup '${backupPath}': ${fsReason(error)}`, NAME);
   });
-  if (!stat.isFile()) throw new UsageError(`backup '${backupPath}' is not a file`, NAME);
-  if (stat.size > MAX_BACKUP_BYTES) {
+  if (stat.isFile() && stat.size > MAX_BACKUP_BYTES) {
     throw new UsageError(`backup '${backupPath}' is ${stat.size} bytes; a key backup is far smaller`, NAME);
   }
-  let unwrapper: PrivateKeyUnwrapper;
+  let bundle: BackupBundle;
   try {
-    unwrapper = new PrivateKeyUnwrapper({
-      privateKey: escrowKey,
-      ...(escrowCert === undefined ? {} : { certificate: escrowCert }),
-      ...(password === undefined ? {} : { password }),
-    });
-  } catch (error) {
-    return refusedFor(`escrow key '${escrowKeyPath}'`, error);
-  }
-  const decryptor = createDecryptStream(
-    unwrapper,
-    escrowCert === undefined ? {} : { certificates: [escrowCert] },
-  );
-  const chunks: Buffer[] = [];
-  let whole: Buffer | undefined;
-  let text: string;
-  try {
-    await pipeline(
-      createReadStream(full, { highWaterMark: READ_CHUNK_SIZE }),
-      decryptor,
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          chunks.push(chunk);
-          callback();
-        },
-      }),
+    bundle = await openBackupFile(
+      io,
+      backupPath,
+      { keyPath: escrowKeyPath, certPath: escrowCertPath, password },
+      NAME,
     );
-    await decryptor.completed;
-    whole = Buffer.concat(chunks);
-    text = whole.toString('utf8');
   } catch (error) {
     if (error instanceof AppError) {
       const hint =
         error.code === 'NO_MATCHING_KEY'
           ? " (this escrow key does not open it: use the escrow certificate's key)"
           : '';
-      refusedFor(`backup '${backupPath}'${hint}`, error);
+      return refusedFor(`backup '${backupPath}'${hint}`, error);
     }
-    throw new UsageError(`cannot read backup '${backupPath}': ${fsReason(error)}`, NAME);
-  } finally {
-    // Key material: the buffers are wiped at once (the text goes with the garbage collector).
-    for (const c of chunks) c.fill(0);
-    whole?.fill(0);
-  }
-  let bundle: ReturnType<typeof parseBackupBundle>;
-  try {
-    bundle = parseBackupBundle(text);
-  } catch (error) {
-    if (error instanceof BackupFormatError)
-      throw new RefusedError('INVALID_BACKUP', `backup '${backupPath}': ${error.message}`);
     throw error;
   }
   const certified: WorkerKeys['certified'] = [];

@@ -35,6 +35,34 @@ describe('reccert backup open', () => {
     },
   );
 
+  it('opens the sealed escrow copy a Key Vault deployment puts in the backup, and writes its key', async () => {
+    const dir = tempDir();
+    writeEscrow(dir, escrow);
+    const vaultedKey = vaulted.key.export({ type: 'pkcs8', format: 'der' });
+    const azureBundle = bundleOf([
+      {
+        ...entry(vaulted, { notEscrowedReason: 'held in Key Vault' }),
+        notEscrowedReason: undefined,
+        escrowCopyCms: await seal(vaultedKey, escrow.certPem),
+      },
+    ]);
+    writeFileSync(join(dir, 'backup.cms'), await seal(formatBackupBundle(azureBundle), escrow.certPem));
+
+    const result = await reccert(
+      ['backup', 'open', '--escrow-key', 'escrow.key', 'backup.cms', '--out', 'keys'],
+      {
+        cwd: dir,
+      },
+    );
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(filesIn(join(dir, 'keys'))).toEqual(
+      [`${vaulted.id}.key`, `${vaulted.id}.pem`, 'backup.json'].sort(),
+    );
+    expect(opensslSaysMatches(join(dir, 'keys'), vaulted.id)).toBe(true);
+  });
+
   it('writes each certificate and its key (0600, folder 0700) and a summary, every key matching', async () => {
     const dir = tempDir();
     writeEscrow(dir, escrow);
