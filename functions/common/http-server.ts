@@ -83,6 +83,11 @@ export const HTTP_SERVER_OPTIONS: ServerOptions = {
   headersTimeout: 10_000,
   requestTimeout: 30 * 60_000,
   connectionsCheckingInterval: 1_000,
+  // An idle keep-alive connection is closed after 30 s, not Node's 5 s: a client whose event loop
+  // was busy for a few seconds (key generation, a large file) would otherwise send its next
+  // request on a connection the server had just closed and see EPIPE. Idle connections cost a
+  // socket each; new ones still have 10 s to send their headers.
+  keepAliveTimeout: 30_000,
 };
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]', '[::0]']);

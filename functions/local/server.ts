@@ -248,8 +248,10 @@ export async function startLocalRuntime(
         }
         if (await serveStatic(req, res, url.pathname, idOnly)) return;
       }
-      const query: Record<string, string> = {};
-      for (const [k, v] of url.searchParams) query[k] = v;
+      // The first value of a repeated parameter, as API Gateway and Functions give it; names are
+      // the caller's, so the object has no prototype.
+      const query: Record<string, string> = Object.create(null);
+      for (const [k, v] of url.searchParams) if (!(k in query)) query[k] = v;
       const response = await handle({
         method: req.method ?? 'GET',
         path: url.pathname,

@@ -5,7 +5,7 @@
  * needs to control every byte.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import { HTTP_SERVER_OPTIONS, hostChecker, limitIdleConnections } from '../../functions/common/http-server';
@@ -116,6 +116,27 @@ describe('local server under hostile HTTP', () => {
     expect(results).toEqual(results.map(() => ({ status: 400, code: 'VALIDATION_ERROR' })));
     expect((await fetch(`${runtime.url}/v1/health`)).status).toBe(200);
   });
+
+  it('regression: keeps an idle keep-alive connection past Node’s 5 s, so a client busy for a few seconds does not write into a closed socket', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = request(`${runtime.url}/v1/health`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+
+    const first = await get();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const second = await get();
+    agent.destroy();
+
+    expect(first).toEqual({ status: 200, reused: false });
+    expect(second).toEqual({ status: 200, reused: true });
+  }, 30_000);
 
   it('regression #9: closes 50 stalled bodies with 408 within the idle limit while health answers', async () => {
     const admin = await token(['admin']);
