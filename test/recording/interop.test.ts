@@ -317,8 +317,10 @@ describe('recording decryption of a large streamed file', () => {
     clearInterval(sampler);
     expect(result.bytesOut).toBe(size);
     expect(hash.digest('hex')).toBe(digest);
-    // Constant memory: buffers in flight stay a few read chunks, not the file (200 MiB).
-    expect(peakBuffers - baseline.arrayBuffers).toBeLessThan(48 * MiB);
+    // Constant memory: buffers stay far below the file (200 MiB). Chunks already passed on count
+    // until the collector runs, which on a busy machine can be late: 58 MiB was seen under a full
+    // parallel run, a few read chunks alone; a decryptor that held the file would pass 200 MiB.
+    expect(peakBuffers - baseline.arrayBuffers).toBeLessThan(96 * MiB);
     expect(peakRss - baseline.rss).toBeLessThan(96 * MiB);
 
     // And the other way: ours streamed, openssl decrypts.
