@@ -70,7 +70,7 @@ param logRetentionDays int = 90
 @description('Recording jobs (rewrap and verify at scale): the storage account of the recordings, in this resource group; empty: no recording jobs.')
 param recordingsStorageAccountName string = ''
 
-@description('Recording jobs: the containers of that account jobs may read and write (RECCERT_RECORDING_CONTAINERS).')
+@description('Recording jobs: the containers of that account jobs may read and write, each `container` (every tenant) or `tenantId:container` (that tenant only).')
 param recordingContainers array = []
 
 var suffix = uniqueString(resourceGroup().id, appName)

@@ -47,6 +47,7 @@ const BASE = 'https://reccert.example.test';
 const dir = tempDir('reccert-azjobs-');
 const tenant = uniqueTenantId('azjobs');
 const containerName = `rec-${crypto.randomBytes(4).toString('hex')}`;
+const vanishing = `gone-${crypto.randomBytes(4).toString('hex')}`;
 const pairs: Record<'old' | 'new' | 'foreign', TestPair & { id?: string }> = {
   old: pair('old'),
   new: pair('new'),
@@ -82,7 +83,7 @@ beforeAll(async () => {
     RECCERT_TABLE_PREFIX: `j${crypto.randomBytes(4).toString('hex')}`,
     RECCERT_KEY_CUSTODY: 'file',
     RECCERT_AUTH_MODE: 'local',
-    RECCERT_RECORDING_CONTAINERS: `other-container,${containerName}`,
+    RECCERT_RECORDING_CONTAINERS: `someone-else:their-container,missing-container,${vanishing},${containerName}`,
     DATA_DIR: dir,
     LOG_LEVEL: 'silent',
   };
@@ -130,14 +131,13 @@ function json(response: HttpResponseInit): Record<string, unknown> & { error?: {
 
 async function startJob(
   body: unknown,
-  auth: { tenant?: string; roles?: Role[] } = {},
+  auth: { tenant?: string; holds?: string; roles?: Role[] } = {},
 ): Promise<HttpResponseInit> {
   const request = new HttpRequest({
     method: 'POST',
     url: `${BASE}/v1/tenants/${auth.tenant ?? tenant}/recording-jobs`,
     headers: {
-      // The caller always holds `tenant` only.
-      authorization: `Bearer ${await token([tenant], auth.roles)}`,
+      authorization: `Bearer ${await token([auth.holds ?? tenant], auth.roles)}`,
       'content-type': 'application/json',
     },
     params: { tenantId: auth.tenant ?? tenant },
@@ -157,18 +157,47 @@ async function progress(jobId: string, asTenant = tenant): Promise<HttpResponseI
   return getRecordingJobFunction(async () => deps())(request, context());
 }
 
-/** Feeds every queued message to the queue function, as the host does, until the queue is empty. */
-async function runQueue(jobDeps: RecordingJobDeps = deps()): Promise<void> {
+/**
+ * Feeds every queued message to the queue function until the queue is empty, as the host does: a
+ * message whose invocation threw is visible again at once, and after the fifth attempt dropped
+ * (the host would move it to the poison queue). Answers what the invocations threw.
+ */
+async function runQueue(jobDeps: RecordingJobDeps = deps()): Promise<unknown[]> {
   const queue = runtime.queueClient(RECORDING_JOBS_QUEUE);
   const handle = recordingJobQueueFunction(async () => jobDeps);
+  const thrown: unknown[] = [];
   for (;;) {
     const received = await queue.receiveMessages({ numberOfMessages: 16, visibilityTimeout: 120 });
-    if (received.receivedMessageItems.length === 0) return;
+    if (received.receivedMessageItems.length === 0) return thrown;
     for (const item of received.receivedMessageItems) {
-      await handle(decodeQueueMessage<unknown>(item.messageText), context(item.dequeueCount));
+      try {
+        await handle(decodeQueueMessage<unknown>(item.messageText), context(item.dequeueCount));
+      } catch (error) {
+        thrown.push(error);
+        if (item.dequeueCount < 5) {
+          await queue.updateMessage(item.messageId, item.popReceipt, undefined, 0);
+          continue;
+        }
+      }
       await queue.deleteMessage(item.messageId, item.popReceipt);
     }
   }
+}
+
+/** Block staging that fails with the service's 503 for the first `times` calls. */
+function busyStaging(times: number): (client: BlockBlobClient) => BlockBlobClient {
+  let left = times;
+  return (client) => {
+    const stage = client.stageBlock.bind(client);
+    client.stageBlock = async (...args) => {
+      if (left > 0) {
+        left--;
+        throw Object.assign(new Error('The server is busy.'), { statusCode: 503, code: 'ServerBusy' });
+      }
+      return stage(...args);
+    };
+    return client;
+  };
 }
 
 /** Starts a job, runs it to its end and answers its progress. */
@@ -180,7 +209,9 @@ async function runJob(body: Record<string, unknown>, jobDeps?: RecordingJobDeps)
   const answer = await progress(jobId);
   expect(answer.status).toBe(200);
   return json(answer) as unknown as {
+    jobId: string;
     status: string;
+    listingFailed?: string;
     listed: number;
     ok: number;
     failed: number;
@@ -367,6 +398,41 @@ describe('recording jobs on Azure (queue-fed, Azurite)', () => {
     expect((await get('verify/good.cms')).equals(before)).toBe(true);
   }, 120_000);
 
+  it('lets the queue redeliver a blob on a 503 and records SERVICE_UNAVAILABLE once the attempts run out, writing nothing', async () => {
+    const plain = crypto.randomBytes(6 * MiB);
+    await put('busy/once.cms', await encrypt(plain, [pairs.old]));
+
+    const retried = await runJob(
+      { operation: 'rewrap', prefix: 'busy/', to: [pairs.new.id], targetPrefix: 'busy-out/' },
+      deps({ blockBlob: busyStaging(2) }),
+    );
+    const exhausted = await runJob(
+      { operation: 'rewrap', prefix: 'busy/', to: [pairs.new.id], targetPrefix: 'busy-never/' },
+      deps({ blockBlob: busyStaging(Number.POSITIVE_INFINITY) }),
+    );
+
+    expect(retried).toMatchObject({ status: 'done', listed: 1, ok: 1, failed: 0 });
+    expect(await opensslOpens(await get('busy-out/busy/once.cms'), 'new', plain)).toBe(true);
+    expect(exhausted).toMatchObject({
+      status: 'done',
+      ok: 0,
+      failures: [{ blob: 'busy/once.cms', code: 'SERVICE_UNAVAILABLE' }],
+    });
+    expect(await container.getBlobClient('busy-never/busy/once.cms').exists()).toBe(false);
+  }, 180_000);
+
+  it('ends the listing with its code when the container is gone, instead of listing for ever', async () => {
+    const gone = runtime.blobService!.getContainerClient(vanishing);
+    await gone.create();
+    const started = await startJob({ operation: 'verify', container: vanishing });
+    await gone.delete();
+
+    await runQueue();
+    const answer = json(await progress(String(json(started).jobId)));
+
+    expect(answer).toMatchObject({ status: 'done', listed: 0, listingFailed: 'NOT_FOUND' });
+  }, 60_000);
+
   it("answers as the API: 403 without the decrypt role or for another tenant, 404 for another tenant's job, 400 for a bad body, the job audited", async () => {
     const started = await startJob({ operation: 'verify', container: containerName, prefix: 'none/' });
     const jobId = String(json(started).jobId);
@@ -385,6 +451,13 @@ describe('recording jobs on Azure (queue-fed, Azurite)', () => {
       to: ['0'.repeat(32)],
     });
     const notAllowed = await startJob({ operation: 'verify', container: 'somebody-elses' });
+    const missing = await startJob({ operation: 'verify', container: 'missing-container' });
+    // `someone-else:their-container` gives that container to that tenant only.
+    const theirs = await startJob({ operation: 'verify', container: 'their-container' });
+    const theirsForThem = await startJob(
+      { operation: 'verify', container: 'their-container' },
+      { tenant: 'someone-else', holds: 'someone-else' },
+    );
 
     expect(started.status).toBe(202);
     expect([wrongRole.status, json(wrongRole).error?.code]).toEqual([403, 'FORBIDDEN']);
@@ -393,6 +466,10 @@ describe('recording jobs on Azure (queue-fed, Azurite)', () => {
     expect([noTargets.status, json(noTargets).error?.code]).toEqual([400, 'VALIDATION_ERROR']);
     expect([unknownTarget.status, json(unknownTarget).error?.code]).toEqual([404, 'NOT_FOUND']);
     expect([notAllowed.status, json(notAllowed).error?.code]).toEqual([403, 'FORBIDDEN']);
+    expect([missing.status, json(missing).error?.code]).toEqual([404, 'NOT_FOUND']);
+    expect([theirs.status, json(theirs).error?.code]).toEqual([403, 'FORBIDDEN']);
+    // Allowed for them; the container just does not exist here.
+    expect([theirsForThem.status, json(theirsForThem).error?.code]).toEqual([404, 'NOT_FOUND']);
     const audit = await runtime.deps.repo.listAudit(tenant, 50);
     expect(audit.map((e) => e.action)).toContain('recording.job');
     await runQueue();

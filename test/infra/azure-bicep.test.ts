@@ -171,7 +171,7 @@ describe('infra/azure (main.bicep and its modules)', () => {
     expect(source).toMatch(/name: 'RECCERT_BLOB_ENDPOINT'\s*value: recordingsBlobEndpoint\n/);
     expect(source).toMatch(/name: 'RECCERT_RECORDING_CONTAINERS'\s*value: join\(recordingContainers, ','\)/);
     expect(source).toMatch(
-      /resource recordingsContributor [^\n]*\n\s*for \(containerName, i\) in recordingContainers[\s\S]*?scope: recordingContainerRefs\[i\][\s\S]*?roles\.storageBlobDataContributor/,
+      /resource recordingsContributor [^\n]*\n\s*for \(entry, i\) in recordingContainers[\s\S]*?scope: recordingContainerRefs\[i\][\s\S]*?roles\.storageBlobDataContributor/,
     );
   });
 

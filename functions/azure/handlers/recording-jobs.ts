@@ -101,7 +101,7 @@ export interface JobSizes {
 const MiB = 1024 * 1024;
 export const DEFAULT_JOB_SIZES: JobSizes = {
   firstBlockBytes: 4 * MiB,
-  // Put Block From URL copies at most 100 MiB per call (API versions before 2020-04-08 cap it there).
+  // Each Put Block From URL stays a short request (well inside the service's timeouts).
   copyBlockBytes: 100 * MiB,
   readBytes: 8 * MiB,
   listPageSize: 1000,
@@ -118,7 +118,10 @@ export interface RecordingJobDeps {
   jobs: TableClient;
   queue: QueueClient;
   blobs: BlobServiceClient | undefined;
-  /** The containers jobs may name (RECCERT_RECORDING_CONTAINERS). */
+  /**
+   * The containers jobs may name (RECCERT_RECORDING_CONTAINERS): `container` for every tenant, or
+   * `tenantId:container` for that tenant only.
+   */
   containers: readonly string[];
   copySource(blob: BlobClient): Promise<CopySource>;
   /** The client blocks are staged through (tests wrap it to inject the service's answers). */
@@ -230,6 +233,8 @@ export interface JobProgress {
   ok: number;
   failed: number;
   failures: { blob: string; code: string }[];
+  /** Why the listing stopped early (the code), when it did: the counts then cover what was listed. */
+  listingFailed?: string;
 }
 
 /** The caller, as the API checks it: authenticated, holding the decrypt role and the tenant. */
@@ -254,11 +259,16 @@ async function startJob(deps: RecordingJobDeps, request: HttpRequest): Promise<A
   );
   if (!parsed.success) throw zodMessage('body', parsed.error);
   const body = parsed.data;
-  if (!deps.blobs || !deps.containers.includes(body.container)) {
+  const allowed = deps.containers.some((c) => c === body.container || c === `${tenantId}:${body.container}`);
+  if (!deps.blobs || !allowed) {
     throw new AuthError(
       'FORBIDDEN',
-      `Container '${body.container}' is not one this deployment runs recording jobs on (RECCERT_RECORDING_CONTAINERS).`,
+      `Container '${body.container}' is not one this deployment runs recording jobs on for tenant '${tenantId}' (RECCERT_RECORDING_CONTAINERS).`,
     );
+  }
+  const blobs = deps.blobs;
+  if (!(await asTransient('Blob storage', () => blobs.getContainerClient(body.container).exists()))) {
+    throw new NotFoundError('container', body.container);
   }
   const to = [...new Set(body.to ?? [])];
   // The targets are checked now, so a job with a wrong one fails here and not once per blob.
@@ -321,6 +331,7 @@ async function jobProgress(deps: RecordingJobDeps, request: HttpRequest): Promis
     failures: [],
   };
   let listingDone = false;
+  let listingFailed: string | undefined;
   let found = false;
   await asTransient('Table storage', async () => {
     const rows = deps.jobs.listEntities<Record<string, unknown>>({
@@ -340,6 +351,7 @@ async function jobProgress(deps: RecordingJobDeps, request: HttpRequest): Promis
       } else if (key.startsWith('page-')) {
         progress.listed = (progress.listed ?? 0) + Number(row.count ?? 0);
         if (row.last === true) listingDone = true;
+        if (typeof row.code === 'string') listingFailed = row.code;
       } else if (row.outcome === 'ok') {
         progress.ok = (progress.ok ?? 0) + 1;
       } else {
@@ -364,6 +376,7 @@ async function jobProgress(deps: RecordingJobDeps, request: HttpRequest): Promis
     ok: progress.ok,
     failed: progress.failed,
     failures: progress.failures,
+    ...(listingFailed !== undefined ? { listingFailed } : {}),
   });
 }
 
@@ -435,7 +448,32 @@ export function recordingJobQueueFunction(
     const message = messageOf(queueItem);
     const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
     if (message.kind === 'list') {
-      await listPage(deps, message);
+      try {
+        await listPage(deps, message);
+      } catch (error) {
+        const outcome = blobOutcomeOf(error);
+        deps.core.logger.warn('recording job listing failed', {
+          jobId: message.job.jobId,
+          page: message.page,
+          attempt,
+          error: describeError(error),
+        });
+        if (outcome.temporary && attempt < MAX_DEQUEUE_COUNT) throw error;
+        // The listing ends here: the progress says why instead of "listing" for ever.
+        await asTransient('Table storage', () =>
+          deps.jobs.upsertEntity(
+            {
+              partitionKey: partitionOf(message.job.tenantId, message.job.jobId),
+              rowKey: pageRow(message.page),
+              count: 0,
+              last: true,
+              code: outcome.code,
+            },
+            'Replace',
+          ),
+        );
+        if (outcome.temporary) throw error;
+      }
       return;
     }
     const { job, blob } = message;

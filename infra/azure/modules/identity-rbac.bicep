@@ -23,7 +23,7 @@ param tableNames array
 @description('Recording jobs: the storage account of the recordings (this resource group); empty: none.')
 param recordingsStorageAccountName string
 
-@description('Recording jobs: the containers of that account they read and write.')
+@description('Recording jobs: the containers of that account they read and write (`container` or `tenantId:container`).')
 param recordingContainers array
 
 @description('The Application Insights component the app sends telemetry to.')
@@ -73,9 +73,10 @@ resource recordingsBlobService 'Microsoft.Storage/storageAccounts/blobServices@2
 }
 
 resource recordingContainerRefs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [
-  for containerName in recordingContainers: if (!empty(recordingsStorageAccountName)) {
+  for entry in recordingContainers: if (!empty(recordingsStorageAccountName)) {
     parent: recordingsBlobService
-    name: containerName
+    // An entry is `container` or `tenantId:container` (the app's RECCERT_RECORDING_CONTAINERS).
+    name: last(split(entry, ':'))
   }
 ]
 
@@ -170,7 +171,7 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 // recordings with ranged downloads, stage and commit the rewrapped blobs, and authorize Put Block
 // From URL's source with the identity's own token (no SAS, no account key).
 resource recordingsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for (containerName, i) in recordingContainers: if (!empty(recordingsStorageAccountName)) {
+  for (entry, i) in recordingContainers: if (!empty(recordingsStorageAccountName)) {
     name: guid(recordingContainerRefs[i].id, functionAppId, roles.storageBlobDataContributor)
     scope: recordingContainerRefs[i]
     properties: {
