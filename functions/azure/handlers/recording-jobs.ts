@@ -335,7 +335,11 @@ async function jobProgress(deps: RecordingJobDeps, request: HttpRequest): Promis
   let found = false;
   await asTransient('Table storage', async () => {
     const rows = deps.jobs.listEntities<Record<string, unknown>>({
-      queryOptions: { filter: `PartitionKey eq '${partition.replace(/'/g, "''")}'` },
+      // The columns counted only: a large job has a row per blob.
+      queryOptions: {
+        filter: `PartitionKey eq '${partition.replace(/'/g, "''")}'`,
+        select: ['RowKey', 'spec', 'createdAt', 'count', 'last', 'code', 'outcome', 'blob'],
+      },
     });
     for await (const row of rows) {
       const key = String(row.rowKey);
