@@ -10,6 +10,12 @@ import { handleAssignmentMessage } from './handlers/assignment-queue';
 import { EXPIRY_SCAN_SCHEDULE, handleExpiryTimer } from './handlers/expiry-timer';
 import { handleHttp, httpRegistrations } from './handlers/http';
 import { handleNoticeMessage } from './handlers/notice-queue';
+import {
+  handleGetRecordingJob,
+  handleRecordingJobMessage,
+  handleStartRecordingJob,
+  RECORDING_JOBS_QUEUE,
+} from './handlers/recording-jobs';
 
 for (const registration of httpRegistrations()) {
   app.http(registration.name, {
@@ -20,6 +26,26 @@ for (const registration of httpRegistrations()) {
     handler: handleHttp,
   });
 }
+
+// The Azure batch engine of rewrap and verify: outside the core route table, like the AWS
+// recording-batch function, and authenticated as the API (handlers/recording-jobs.ts).
+app.http('startRecordingJob', {
+  methods: ['POST'],
+  route: 'v1/tenants/{tenantId}/recording-jobs',
+  authLevel: 'anonymous',
+  handler: handleStartRecordingJob,
+});
+app.http('getRecordingJob', {
+  methods: ['GET'],
+  route: 'v1/tenants/{tenantId}/recording-jobs/{jobId}',
+  authLevel: 'anonymous',
+  handler: handleGetRecordingJob,
+});
+app.storageQueue('recordingJobWorker', {
+  queueName: RECORDING_JOBS_QUEUE,
+  connection: 'AzureWebJobsStorage',
+  handler: handleRecordingJobMessage,
+});
 
 app.storageQueue('ivrAssignmentConsumer', {
   queueName: QUEUE_NAMES.ivrAssignments,

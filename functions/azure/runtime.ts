@@ -17,9 +17,15 @@ import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { parseExpiryThresholds } from '../../shared/domain/expiry';
-import { type ApiRequest, type ApiResponse, createApiHandler } from '../../shared/http/api-handler';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  type Authenticator,
+  createApiHandler,
+} from '../../shared/http/api-handler';
 import { buildOpenApiDocument } from '../../shared/http/openapi';
 import { routes } from '../../shared/http/routes';
 import { jsonLogger, type LogLevel } from '../../shared/logging';
@@ -70,6 +76,10 @@ export interface StorageConfig {
   queueEndpoint?: string;
   /** `RECCERT_TABLE_PREFIX`: letters and digits put before each table name (default none). */
   tablePrefix: string;
+  /** `RECCERT_BLOB_ENDPOINT`: the recordings' storage account, for recording jobs (identity auth). */
+  blobEndpoint?: string;
+  /** `RECCERT_RECORDING_CONTAINERS`: the containers recording jobs may read and write (comma-separated). */
+  recordingContainers: readonly string[];
 }
 
 /** Everything the Azure functions read from their environment, once. */
@@ -98,6 +108,11 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AzureRu
     tableEndpoint: env.RECCERT_TABLE_ENDPOINT?.trim() || undefined,
     queueEndpoint: env.RECCERT_QUEUE_ENDPOINT?.trim() || undefined,
     tablePrefix: env.RECCERT_TABLE_PREFIX?.trim() ?? '',
+    blobEndpoint: env.RECCERT_BLOB_ENDPOINT?.trim() || undefined,
+    recordingContainers: (env.RECCERT_RECORDING_CONTAINERS ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== ''),
   };
   if (!storage.connectionString && (!storage.tableEndpoint || !storage.queueEndpoint)) {
     throw new Error(
@@ -130,6 +145,13 @@ export interface AzureRuntime {
   api(request: ApiRequest): Promise<ApiResponse>;
   tables: TableRepositoryClients;
   queueClient(queueName: string): QueueClient;
+  tableClient(tableName: string): TableClient;
+  /** The recordings' Blob service (recording jobs), when an endpoint or connection string is set. */
+  blobService: BlobServiceClient | undefined;
+  /** The managed identity (undefined with a connection string): recording jobs authorize copies with it. */
+  tokenCredential: TokenCredential | undefined;
+  /** The API's authenticator, for the HTTP functions outside the route table (recording jobs). */
+  authenticate: Authenticator;
 }
 
 /** Replacements for single ports (tests inject failures through them; the dev server provides the file keystore). */
@@ -177,6 +199,12 @@ export async function buildRuntime(
       ? new QueueClient(connection, name)
       : new QueueClient(`${storage.queueEndpoint!.replace(/\/+$/, '')}/${name}`, identity());
   const tables = tableClients(tableClient, storage.tablePrefix);
+  const blobService =
+    connection !== undefined
+      ? BlobServiceClient.fromConnectionString(connection)
+      : storage.blobEndpoint !== undefined
+        ? new BlobServiceClient(storage.blobEndpoint, identity())
+        : undefined;
 
   let custody = overrides.custody;
   if (!custody) {
@@ -213,10 +241,11 @@ export async function buildRuntime(
       new StorageQueueNotificationSink(queueClient(QUEUE_NAMES.expiryNotifications)),
   };
   let openApi: unknown;
+  const authenticate = createAuthenticator(config.auth);
   const api = createApiHandler({
     deps,
     routes,
-    authenticate: createAuthenticator(config.auth),
+    authenticate,
     version: VERSION,
     maxBufferedResponseBytes: MAX_PLAYBACK_BYTES,
     openApiDocument: () => {
@@ -224,7 +253,17 @@ export async function buildRuntime(
       return openApi;
     },
   });
-  return { config, deps, api, tables, queueClient };
+  return {
+    config,
+    deps,
+    api,
+    tables,
+    queueClient,
+    tableClient,
+    blobService,
+    tokenCredential: connection === undefined ? identity() : undefined,
+    authenticate,
+  };
 }
 
 /**

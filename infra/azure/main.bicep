@@ -67,6 +67,12 @@ param staticWebAppLocation string = 'westeurope'
 @maxValue(730)
 param logRetentionDays int = 90
 
+@description('Recording jobs (rewrap and verify at scale): the storage account of the recordings, in this resource group; empty: no recording jobs.')
+param recordingsStorageAccountName string = ''
+
+@description('Recording jobs: the containers of that account jobs may read and write, each `container` (every tenant) or `tenantId:container` (that tenant only).')
+param recordingContainers array = []
+
 var suffix = uniqueString(resourceGroup().id, appName)
 var storageName = take(toLower('st${appName}${suffix}'), 24)
 var vaultName = 'kv-${appName}-${take(suffix, 8)}'
@@ -79,11 +85,15 @@ var tableNames = [
   'expiryindex'
   'notifications'
   'audit'
+  'recordingjobs'
 ]
+var recordingsBlobEndpoint = empty(recordingsStorageAccountName) ? '' : 'https://${recordingsStorageAccountName}.blob.${environment().suffixes.storage}/'
 var queueNames = [
   'ivr-assignments'
   'ivr-assignments-poison'
   'expiry-notifications'
+  'recording-jobs'
+  'recording-jobs-poison'
 ]
 
 module network 'modules/network.bicep' = {
@@ -150,6 +160,8 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     corsOrigins: corsOrigins
     webhookUrl: webhookUrl
+    recordingsBlobEndpoint: recordingsBlobEndpoint
+    recordingContainers: recordingContainers
     // A reference to the latest version of the secret (created by the webhook module below).
     webhookSecretUri: empty(webhookSigningKey) ? '' : '${keyVault.outputs.uri}secrets/${webhookSecretName}'
   }
@@ -164,6 +176,8 @@ module identityRbac 'modules/identity-rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     storageAccountName: storage.outputs.name
     tableNames: tableNames
+    recordingsStorageAccountName: recordingsStorageAccountName
+    recordingContainers: recordingContainers
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }

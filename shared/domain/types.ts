@@ -140,6 +140,7 @@ export type AuditAction =
   | 'screen.change'
   | 'recording.decrypt'
   | 'recording.rewrap'
+  | 'recording.job'
   | 'escrow.register'
   | 'escrow.backup';
 

@@ -116,7 +116,8 @@ export function errorResponse(error: AppError, extraHeaders: Record<string, stri
   };
 }
 
-function zodMessage(where: string, error: z.ZodError): ValidationError {
+/** A zod failure as the API's VALIDATION_ERROR (the first issue in the message, five in details). */
+export function zodMessage(where: string, error: z.ZodError): ValidationError {
   const issues = error.issues
     .slice(0, 5)
     .map((i) => ({ path: i.path.join('.') || where, message: i.message }));

@@ -25,6 +25,8 @@ describe('readRuntimeConfig', () => {
       RECCERT_KEY_VAULT_URL: 'https://kv-reccert.vault.azure.net/',
       RECCERT_TABLE_ENDPOINT: 'https://streccert.table.core.windows.net/',
       RECCERT_QUEUE_ENDPOINT: 'https://streccert.queue.core.windows.net/',
+      RECCERT_BLOB_ENDPOINT: 'https://acmerecordings.blob.core.windows.net/',
+      RECCERT_RECORDING_CONTAINERS: 'acme:acme-recordings, shared ',
     });
 
     expect(config.custody).toEqual({
@@ -37,6 +39,8 @@ describe('readRuntimeConfig', () => {
       queueEndpoint: 'https://streccert.queue.core.windows.net/',
       connectionString: undefined,
       tablePrefix: '',
+      blobEndpoint: 'https://acmerecordings.blob.core.windows.net/',
+      recordingContainers: ['acme:acme-recordings', 'shared'],
     });
   });
 

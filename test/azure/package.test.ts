@@ -46,7 +46,14 @@ describe('the Azure Functions package', () => {
 
     expect(run.status).toBe(0);
     expect(registered.sort()).toEqual(
-      [...httpRegistrations().map((r) => r.name), 'ivrAssignmentConsumer', 'expiryScanDaily'].sort(),
+      [
+        ...httpRegistrations().map((r) => r.name),
+        'ivrAssignmentConsumer',
+        'expiryScanDaily',
+        'startRecordingJob',
+        'getRecordingJob',
+        'recordingJobWorker',
+      ].sort(),
     );
   });
 

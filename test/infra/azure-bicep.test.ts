@@ -150,12 +150,29 @@ describe('infra/azure (main.bicep and its modules)', () => {
   });
 
   it('creates exactly the tables and queues the adapters use', () => {
-    for (const name of ['certificates', 'expiryindex', 'notifications', 'audit']) {
+    for (const name of ['certificates', 'expiryindex', 'notifications', 'audit', 'recordingjobs']) {
       expect(source).toContain(`'${name}'`);
     }
-    for (const name of ['ivr-assignments', 'ivr-assignments-poison', 'expiry-notifications']) {
+    for (const name of [
+      'ivr-assignments',
+      'ivr-assignments-poison',
+      'expiry-notifications',
+      'recording-jobs',
+      'recording-jobs-poison',
+    ]) {
       expect(source).toContain(`'${name}'`);
     }
+  });
+
+  it('gives recording jobs their account and containers as parameters, Blob Data Contributor on each container', () => {
+    const main = fs.readFileSync(MAIN, 'utf8');
+    expect(main).toMatch(/^param recordingsStorageAccountName string = ''$/m);
+    expect(main).toMatch(/^param recordingContainers array = \[\]$/m);
+    expect(source).toMatch(/name: 'RECCERT_BLOB_ENDPOINT'\s*value: recordingsBlobEndpoint\n/);
+    expect(source).toMatch(/name: 'RECCERT_RECORDING_CONTAINERS'\s*value: join\(recordingContainers, ','\)/);
+    expect(source).toMatch(
+      /resource recordingsContributor [^\n]*\n\s*for \(entry, i\) in recordingContainers[\s\S]*?scope: recordingContainerRefs\[i\][\s\S]*?roles\.storageBlobDataContributor/,
+    );
   });
 
   it('names every role assignment in a comment that says why', () => {

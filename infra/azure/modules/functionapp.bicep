@@ -62,6 +62,12 @@ param webhookUrl string
 @description('Key Vault secret URI of the webhook signing key (RECCERT_WEBHOOK_SECRET as a Key Vault reference); empty: none.')
 param webhookSecretUri string
 
+@description('RECCERT_BLOB_ENDPOINT: the blob endpoint of the recordings account; empty: no recording jobs.')
+param recordingsBlobEndpoint string
+
+@description('RECCERT_RECORDING_CONTAINERS: the containers recording jobs may read and write.')
+param recordingContainers array
+
 var baseSettings = [
   {
     // Identity-based host storage: no connection string, no account key.
@@ -138,6 +144,19 @@ var webhookSettingList = [
 ]
 var webhookSettings = empty(webhookUrl) ? [] : webhookSettingList
 
+// Recording jobs only when a recordings account is named (functions/azure/handlers/recording-jobs.ts).
+var recordingJobSettingList = [
+  {
+    name: 'RECCERT_BLOB_ENDPOINT'
+    value: recordingsBlobEndpoint
+  }
+  {
+    name: 'RECCERT_RECORDING_CONTAINERS'
+    value: join(recordingContainers, ',')
+  }
+]
+var recordingJobSettings = empty(recordingsBlobEndpoint) ? [] : recordingJobSettingList
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -207,7 +226,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         allowedOrigins: corsOrigins
         supportCredentials: false
       }
-      appSettings: concat(baseSettings, webhookSettings)
+      appSettings: concat(baseSettings, webhookSettings, recordingJobSettings)
     }
   }
 }

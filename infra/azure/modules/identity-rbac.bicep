@@ -20,12 +20,19 @@ param storageAccountName string
 @description('Tables the app reads and writes.')
 param tableNames array
 
+@description('Recording jobs: the storage account of the recordings (this resource group); empty: none.')
+param recordingsStorageAccountName string
+
+@description('Recording jobs: the containers of that account they read and write (`container` or `tenantId:container`).')
+param recordingContainers array
+
 @description('The Application Insights component the app sends telemetry to.')
 param applicationInsightsName string
 
 // Built-in role definition ids (the same in every Azure cloud).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -55,6 +62,23 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
   parent: storage
   name: 'default'
 }
+
+resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (!empty(recordingsStorageAccountName)) {
+  name: recordingsStorageAccountName
+}
+
+resource recordingsBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = if (!empty(recordingsStorageAccountName)) {
+  parent: recordingsAccount
+  name: 'default'
+}
+
+resource recordingContainerRefs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [
+  for entry in recordingContainers: if (!empty(recordingsStorageAccountName)) {
+    parent: recordingsBlobService
+    // An entry is `container` or `tenantId:container` (the app's RECCERT_RECORDING_CONTAINERS).
+    name: last(split(entry, ':'))
+  }
+]
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -142,6 +166,21 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalType: 'ServicePrincipal'
   }
 }
+
+// Storage Blob Data Contributor, per recordings container: recording jobs list the container, read
+// recordings with ranged downloads, stage and commit the rewrapped blobs, and authorize Put Block
+// From URL's source with the identity's own token (no SAS, no account key).
+resource recordingsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (entry, i) in recordingContainers: if (!empty(recordingsStorageAccountName)) {
+    name: guid(recordingContainerRefs[i].id, functionAppId, roles.storageBlobDataContributor)
+    scope: recordingContainerRefs[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
 
 // Monitoring Metrics Publisher, on the Application Insights component: Entra-authenticated
 // telemetry ingestion (local auth is disabled on the component).
