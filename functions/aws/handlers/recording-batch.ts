@@ -34,12 +34,14 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { AppError, codeOf, hasKind, UnavailableError, ValidationError } from '../../../shared/errors';
-import { type CmsDecryptStream, createDecryptStream } from '../../../shared/recording';
-import { NeedMore } from '../../../shared/recording/header/auth-enveloped-data';
-import type { SessionKeyUnwrapper } from '../../../shared/recording/ports';
-import { planRewrap, type RewrapPlan } from '../../../shared/recording/rewrap';
 import type { CoreDeps } from '../../../shared/usecases/deps';
-import { unwrapperFor } from '../../../shared/usecases/recordings';
+import {
+  openRecordingCheck,
+  planRangedRewrap,
+  type RangedSource,
+  type RecordingCheck,
+  verifyFrom,
+} from '../../../shared/usecases/ranged-rewrap';
 import { ESCROW_TARGET, resolveRewrapTargets } from '../../../shared/usecases/rewrap-targets';
 import { once } from '../../common/once';
 import { errorName, isRetryable } from '../adapters/aws-errors';
@@ -90,8 +92,6 @@ export const DEFAULT_SIZES: BatchSizes = {
   copyPartBytes: 256 * MiB,
   readBytes: 8 * MiB,
 };
-/** The first header read: headers are a few KiB; the range grows while the plan asks for more. */
-const HEADER_READ = 64 * 1024;
 const MAX_PARTS = 10_000;
 /** S3's smallest part but the last. */
 const MIN_PART = 5 * MiB;
@@ -225,7 +225,7 @@ function copySource(bucket: string, key: string, versionId: string | undefined):
 }
 
 /** One version of one object, read by ranged GETs (pinned by version id, else by ETag). */
-class RangedObject {
+class RangedObject implements RangedSource {
   constructor(
     private readonly s3: S3Client,
     readonly bucket: string,
@@ -252,28 +252,6 @@ class RangedObject {
     }
     return bytes;
   }
-}
-
-/** Writes a chunk and waits until the verifier took it (its backpressure and its failures). */
-function feed(verifier: CmsDecryptStream, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    verifier.write(chunk, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-/** Streams [from, size) of the object into the verifier, ends it, resolves once the tag verified. */
-async function verifyRest(
-  object: RangedObject,
-  verifier: CmsDecryptStream,
-  from: number,
-  step: number,
-  stopped: () => boolean = () => false,
-) {
-  for (let pos = from; pos < object.size && !stopped(); pos += step) {
-    await feed(verifier, await object.read(pos, Math.min(object.size, pos + step)));
-  }
-  verifier.end();
-  await verifier.completed;
 }
 
 /** The function, per invocation: each task's outcome; an invocation never throws. */
@@ -363,93 +341,39 @@ async function processObject(
     head.ContentLength ?? 0,
   );
 
-  // The decryptor matches the recipients against the tenant's certificates and unwraps through
-  // custody; the copy of the key it hands out is what the new header is planned with.
-  let sessionKey: Buffer | undefined;
-  const custody = unwrapperFor(deps.core, records);
-  const capturing: SessionKeyUnwrapper = {
-    unwrap: async (recipient, wrapped) => {
-      const k = await custody.unwrap(recipient, wrapped);
-      if (args.operation === 'rewrap') sessionKey = Buffer.from(k);
-      return k;
-    },
-  };
-  const verifier = createDecryptStream(capturing, { certificates: records.map((r) => r.certificatePem) });
-  verifier.on('error', () => undefined);
-  verifier.resume();
+  const check = openRecordingCheck(deps.core, records, args.operation === 'rewrap');
   try {
-    if (records.length === 0) {
-      throw new ValidationError('NO_MATCHING_KEY', 'This tenant has no certificates, so no recording opens.');
-    }
     if (args.operation === 'verify') {
-      await verifyRest(object, verifier, 0, sizes.readBytes);
+      await verifyFrom(object, check.verifier, 0, sizes.readBytes);
       return;
     }
-    await rewrapObject(
-      deps.s3,
-      { object, head, verifier, sessionKey: () => sessionKey },
-      targets,
-      args,
-      sizes,
-    );
+    await rewrapObject(deps.s3, { object, head, check }, targets, args, sizes);
   } finally {
-    sessionKey?.fill(0);
-    if (!verifier.destroyed) verifier.destroy();
+    check.close();
   }
 }
 
-/** The object being rewrapped: its bytes, its HEAD, the verifier and the key it captured. */
+/** The object being rewrapped: its bytes, its HEAD, and its tag check. */
 interface Source {
   object: RangedObject;
   head: HeadObjectCommandOutput;
-  verifier: CmsDecryptStream;
-  sessionKey: () => Buffer | undefined;
+  check: RecordingCheck;
 }
 
 async function rewrapObject(
   s3: S3Client,
-  { object, head, verifier, sessionKey }: Source,
+  { object, head, check }: Source,
   targets: string[],
   args: JobArguments,
   sizes: BatchSizes,
 ): Promise<void> {
-  // Header: grow the range until the key is unwrapped and the plan stops asking for more.
-  const read: Buffer[] = [];
-  let pos = 0;
-  const more = async (upTo: number) => {
-    const end = Math.min(object.size, Math.max(upTo, pos + 1));
-    if (end <= pos) {
-      // The object ended inside its header: the verifier names what is wrong.
-      verifier.end();
-      await verifier.completed;
-      throw new ValidationError('NOT_CMS', 'The object ends inside its CMS header.');
-    }
-    const chunk = await object.read(pos, end);
-    read.push(chunk);
-    pos = end;
-    await feed(verifier, chunk);
-  };
-  let want = Math.min(HEADER_READ, sizes.readBytes);
-  let plan: RewrapPlan | undefined;
-  while (!plan) {
-    await more(want);
-    const key = sessionKey();
-    if (!key) {
-      want = pos * 2;
-      continue;
-    }
-    try {
-      plan = planRewrap(Buffer.concat(read), key, { to: targets, keepRecipients: args.keepRecipients });
-    } catch (error) {
-      if (!(error instanceof NeedMore)) throw error;
-      want = Math.max(error.need, pos * 2);
-    }
-  }
-  sessionKey()?.fill(0);
-
   // Part 1: the new header and the original up to `firstPartBytes` past the old recipients.
-  const boundary = Math.max(pos, Math.min(object.size, plan.copyFrom + sizes.firstPartBytes));
-  if (boundary > pos) await more(boundary);
+  const { firstPart, boundary } = await planRangedRewrap(object, check, {
+    to: targets,
+    keepRecipients: args.keepRecipients,
+    readBytes: sizes.readBytes,
+    firstPartBytes: sizes.firstPartBytes,
+  });
   const target = (args.targetPrefix ?? '') + object.key;
   const attributes = {
     ContentType: head.ContentType,
@@ -459,11 +383,10 @@ async function rewrapObject(
     ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
     ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
   };
-  const firstPart = Buffer.concat([plan.header, Buffer.concat(read).subarray(plan.copyFrom, boundary)]);
 
   if (boundary >= object.size) {
-    verifier.end();
-    await verifier.completed;
+    check.verifier.end();
+    await check.verifier.completed;
     await s3.send(
       new PutObjectCommand({ Bucket: object.bucket, Key: target, Body: firstPart, ...attributes }),
     );
@@ -507,7 +430,9 @@ async function rewrapObject(
     // failure the other side stops, and the abort waits until no part is in flight.
     const [copied] = await Promise.allSettled([
       copies().catch(stopOn),
-      verifyRest(object, verifier, boundary, sizes.readBytes, () => failure !== undefined).catch(stopOn),
+      verifyFrom(object, check.verifier, boundary, sizes.readBytes, () => failure !== undefined).catch(
+        stopOn,
+      ),
     ]);
     if (failure) throw failure.error;
     if (copied.status === 'rejected') throw copied.reason;

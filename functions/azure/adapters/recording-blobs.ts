@@ -21,6 +21,7 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import { UnavailableError } from '../../../shared/errors';
+import type { RangedSource } from '../../../shared/usecases/ranged-rewrap';
 import { statusOf } from './azure-errors';
 
 /** The OAuth scope of Azure Storage. */
@@ -29,7 +30,7 @@ const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 const SAS_LIFETIME_MS = 60 * 60 * 1000;
 
 /** One version of one blob, read by ranged downloads (pinned by version id, else by ETag). */
-export class PinnedBlob {
+export class PinnedBlob implements RangedSource {
   constructor(
     /** The client of the version read (with `versionid` when the account keeps versions). */
     readonly client: BlobClient,

@@ -47,7 +47,6 @@ import {
   hasKind,
   NotFoundError,
   UnavailableError,
-  ValidationError,
 } from '../../../shared/errors';
 import {
   type ApiRequest,
@@ -60,13 +59,14 @@ import { authorize } from '../../../shared/http/auth';
 import { parseBody } from '../../../shared/http/body';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../../shared/http/request-id';
 import { CertificateId, TenantId } from '../../../shared/http/schemas';
-import { type CmsDecryptStream, createDecryptStream } from '../../../shared/recording';
-import { NeedMore } from '../../../shared/recording/header/auth-enveloped-data';
-import type { SessionKeyUnwrapper } from '../../../shared/recording/ports';
-import { planRewrap, type RewrapPlan } from '../../../shared/recording/rewrap';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { recordCommittedChange } from '../../../shared/usecases/deps';
-import { unwrapperFor } from '../../../shared/usecases/recordings';
+import {
+  openRecordingCheck,
+  planRangedRewrap,
+  type RecordingCheck,
+  verifyFrom,
+} from '../../../shared/usecases/ranged-rewrap';
 import {
   ESCROW_TARGET,
   MAX_REWRAP_TARGETS,
@@ -106,7 +106,6 @@ export const DEFAULT_JOB_SIZES: JobSizes = {
   readBytes: 8 * MiB,
   listPageSize: 1000,
 };
-const HEADER_READ = 64 * 1024;
 const MAX_BLOCKS = 50_000;
 /** Failures the progress answer lists (the counts cover all). */
 const MAX_LISTED_FAILURES = 1000;
@@ -634,26 +633,6 @@ async function blobOutcome(
   }
 }
 
-function feed(verifier: CmsDecryptStream, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    verifier.write(chunk, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-async function verifyRest(
-  source: PinnedBlob,
-  verifier: CmsDecryptStream,
-  from: number,
-  step: number,
-  stopped: () => boolean = () => false,
-) {
-  for (let pos = from; pos < source.size && !stopped(); pos += step) {
-    await feed(verifier, await source.read(pos, Math.min(source.size, pos + step)));
-  }
-  verifier.end();
-  await verifier.completed;
-}
-
 /** Rewraps or verifies one blob; throws what went wrong. */
 export async function processBlob(
   deps: RecordingJobDeps,
@@ -679,39 +658,15 @@ export async function processBlob(
     props.contentLength ?? 0,
   );
 
-  let sessionKey: Buffer | undefined;
-  const custody = unwrapperFor(deps.core, records);
-  const capturing: SessionKeyUnwrapper = {
-    unwrap: async (recipient, wrapped) => {
-      const k = await custody.unwrap(recipient, wrapped);
-      if (job.operation === 'rewrap') sessionKey = Buffer.from(k);
-      return k;
-    },
-  };
-  const verifier = createDecryptStream(capturing, { certificates: records.map((r) => r.certificatePem) });
-  verifier.on('error', () => undefined);
-  // Plaintext is dropped as it is produced: nothing of it is kept.
-  verifier.resume();
+  const check = openRecordingCheck(deps.core, records, job.operation === 'rewrap');
   try {
-    if (records.length === 0) {
-      throw new ValidationError('NO_MATCHING_KEY', 'This tenant has no certificates, so no recording opens.');
-    }
     if (job.operation === 'verify') {
-      await verifyRest(source, verifier, 0, sizes.readBytes);
+      await verifyFrom(source, check.verifier, 0, sizes.readBytes);
       return;
     }
-    await rewrapBlob(
-      deps,
-      { container, source, props, verifier, sessionKey: () => sessionKey },
-      targets,
-      job,
-      blob,
-      sizes,
-      stager,
-    );
+    await rewrapBlob(deps, { container, source, props, check }, targets, job, blob, sizes, stager);
   } finally {
-    sessionKey?.fill(0);
-    if (!verifier.destroyed) verifier.destroy();
+    check.close();
   }
 }
 
@@ -719,55 +674,24 @@ interface Source {
   container: ContainerClient;
   source: PinnedBlob;
   props: BlobGetPropertiesResponse;
-  verifier: CmsDecryptStream;
-  sessionKey: () => Buffer | undefined;
+  check: RecordingCheck;
 }
 
 async function rewrapBlob(
   deps: RecordingJobDeps,
-  { container, source, props, verifier, sessionKey }: Source,
+  { container, source, props, check }: Source,
   targets: string[],
   job: JobSpec,
   blob: string,
   sizes: JobSizes,
   stager: RangeStager,
 ): Promise<void> {
-  // Header: grow the range until the key is unwrapped and the plan stops asking for more.
-  const read: Buffer[] = [];
-  let pos = 0;
-  const more = async (upTo: number) => {
-    const end = Math.min(source.size, Math.max(upTo, pos + 1));
-    if (end <= pos) {
-      verifier.end();
-      await verifier.completed;
-      throw new ValidationError('NOT_CMS', 'The blob ends inside its CMS header.');
-    }
-    const chunk = await source.read(pos, end);
-    read.push(chunk);
-    pos = end;
-    await feed(verifier, chunk);
-  };
-  let want = Math.min(HEADER_READ, sizes.readBytes);
-  let plan: RewrapPlan | undefined;
-  while (!plan) {
-    await more(want);
-    const key = sessionKey();
-    if (!key) {
-      want = pos * 2;
-      continue;
-    }
-    try {
-      plan = planRewrap(Buffer.concat(read), key, { to: targets, keepRecipients: job.keepRecipients });
-    } catch (error) {
-      if (!(error instanceof NeedMore)) throw error;
-      want = Math.max(error.need, pos * 2);
-    }
-  }
-  sessionKey()?.fill(0);
-
-  const boundary = Math.max(pos, Math.min(source.size, plan.copyFrom + sizes.firstBlockBytes));
-  if (boundary > pos) await more(boundary);
-  const firstBlock = Buffer.concat([plan.header, Buffer.concat(read).subarray(plan.copyFrom, boundary)]);
+  const { firstPart: firstBlock, boundary } = await planRangedRewrap(source, check, {
+    to: targets,
+    keepRecipients: job.keepRecipients,
+    readBytes: sizes.readBytes,
+    firstPartBytes: sizes.firstBlockBytes,
+  });
   const inPlace = job.targetPrefix === undefined;
   const targetName = (job.targetPrefix ?? '') + blob;
   const plain = container.getBlockBlobClient(targetName);
@@ -786,8 +710,8 @@ async function rewrapBlob(
   };
 
   if (boundary >= source.size) {
-    verifier.end();
-    await verifier.completed;
+    check.verifier.end();
+    await check.verifier.completed;
     await target.upload(firstBlock, firstBlock.length, written);
     return;
   }
@@ -815,7 +739,7 @@ async function rewrapBlob(
   };
   const [staged] = await Promise.allSettled([
     copies().catch(stopOn),
-    verifyRest(source, verifier, boundary, sizes.readBytes, () => failure !== undefined).catch(stopOn),
+    verifyFrom(source, check.verifier, boundary, sizes.readBytes, () => failure !== undefined).catch(stopOn),
   ]);
   if (failure) throw failure.error;
   if (staged.status === 'rejected') throw staged.reason;
