@@ -373,9 +373,10 @@ describe('reccert verify-recordings', () => {
 
     expect(statSync(join(dir, 'recs/big/two-hundred-mib.cms')).size).toBeGreaterThan(BIG);
     // Holding the recording (or its plaintext) whole would add 200 MiB; streaming adds what
-    // the garbage collector lets pile up (about 40 MiB measured).
+    // the garbage collector lets pile up (about 40 MiB measured). Only the difference is
+    // asserted: the baseline (node, tsx, a worker) differs between machines, and an absolute
+    // bound of 320 MiB failed at 331 MiB on a clean clone while the difference stayed small.
     expect(big - small).toBeLessThan(120);
-    expect(big).toBeLessThan(320);
   });
 
   it('walks nested folders without following links out of the folder or round in a loop', async () => {
