@@ -1655,13 +1655,6 @@ export function describeContract(spec: RuntimeSpec): void {
         };
       }
 
-      /**
-       * Key generation blocks the event loop for seconds on a busy machine, long enough for the
-       * server to close an idle keep-alive connection unseen; a turn of the loop lets the client
-       * notice before it sends the next request on it (EPIPE otherwise).
-       */
-      const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
-
       /** Whether `openssl cms -decrypt` with `pair`'s key opens `cms` to `plaintext`. */
       function opensslOpens(cms: Buffer, pair: Pair, plaintext: Buffer): boolean {
         const dir = mkdtempSync(join(tmpdir(), 'reccert-rewrap-'));
@@ -1702,7 +1695,6 @@ export function describeContract(spec: RuntimeSpec): void {
         const next = freshPair();
         const spare = freshPair();
         const original = await encryptRecording(audio, [old.certPem]);
-        await settle();
         const oldCert = await upload(t, old);
         const nextCert = await upload(t, next);
         // On the azure flow each upload replaces the previous one in `record`: keep `next` current.
@@ -1710,8 +1702,6 @@ export function describeContract(spec: RuntimeSpec): void {
         const spareCert = await upload(t, spare);
 
         const res = await rewrapBytes(t, [nextCert.id, spareCert.id], original);
-        // Every request before the slow openssl checks: an idle keep-alive connection may be
-        // closed by the server while they run.
         const audit = await eventually(
           () => api('GET', `/v1/tenants/${t.id}/audit`, { token: t.token }),
           (r) => r.body.items.some((e: { action: string }) => e.action === 'recording.rewrap'),
@@ -1738,7 +1728,6 @@ export function describeContract(spec: RuntimeSpec): void {
         const own = freshPair();
         const escrow = freshPair();
         const original = await encryptRecording(audio, [own.certPem]);
-        await settle();
         await upload(t, own);
 
         const before = await rewrap(t, ['escrow'], original);
@@ -1760,7 +1749,6 @@ export function describeContract(spec: RuntimeSpec): void {
         const t = await tenant();
         const [firstPair, secondPair] = [freshPair(), freshPair()];
         const cms = await encryptRecording(audio, [freshPair().certPem]);
-        await settle();
         const first = await upload(t, firstPair);
         await assign(t, 'support', first.id);
         const second = await upload(t, secondPair);
@@ -1785,13 +1773,11 @@ export function describeContract(spec: RuntimeSpec): void {
         const pair = freshPair();
         const targetPair = freshPair();
         const cms = await encryptRecording(audio, [pair.certPem]);
-        await settle();
         await upload(t, pair);
         const target = await upload(t, targetPair);
         const tampered = Buffer.from(cms);
         tampered[tampered.length - 5] = (tampered[tampered.length - 5] ?? 0) ^ 0x01;
         const forSomeoneElse = await encryptRecording(audio, [freshPair().certPem]);
-        await settle();
 
         const damaged = await rewrap(t, [target.id], tampered);
         const foreign = await rewrap(t, [target.id], forSomeoneElse);
