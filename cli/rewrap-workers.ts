@@ -1,14 +1,11 @@
 /**
  * The worker pool of `reccert rewrap` folder mode: one worker thread per core (or `--jobs`),
- * each fed the next file as soon as it answers. Workers load TypeScript through tsx, as the
- * `reccert` bin does.
+ * each fed the next file as soon as it answers. Workers start in whichever layout the CLI runs
+ * (cli/worker-thread.ts).
  */
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { oneLine } from './errors';
 import type { RewrapJob, RewrapOutcome, RewrapWorkerData } from './rewrap-worker';
-
-const WORKER_FILE = path.join(__dirname, 'rewrap-worker.ts');
+import { startWorkerThread } from './worker-thread';
 
 /**
  * Rewraps every job on `threads` workers; `onDone` sees each outcome as it arrives. A worker
@@ -20,10 +17,6 @@ export async function runRewrapPool(
   data: RewrapWorkerData,
   onDone: (job: Omit<RewrapJob, 'id'>, outcome: RewrapOutcome) => void,
 ): Promise<void> {
-  // tsx's CommonJS hook must be registered inside the worker before the TypeScript is required.
-  // An eval'd worker resolves modules from the working directory, so both paths are absolute;
-  // resolved here, not at load, so that single-file runs need no tsx.
-  const boot = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(WORKER_FILE)});`;
   let next = 0;
   let running = 0;
   await new Promise<void>((resolve) => {
@@ -33,7 +26,9 @@ export async function runRewrapPool(
         return;
       }
       running++;
-      const worker = new Worker(boot, { eval: true, workerData: data });
+      const worker = startWorkerThread(__dirname, 'rewrap-worker', __filename.endsWith('.ts'), {
+        workerData: data,
+      });
       let current: number | undefined;
       const feed = (): void => {
         if (next >= jobs.length) {

@@ -8,7 +8,7 @@ import { type KeyObject, X509Certificate } from 'node:crypto';
 import { type Dirent, promises as fs, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { AppError } from '../../shared/errors';
 import type { BackupBundle } from '../../shared/escrow/backup-bundle';
 import { toPem } from '../../shared/pki/pem';
@@ -19,6 +19,7 @@ import { EXIT, RefusedError, UsageError } from '../errors';
 import { escapeControls, json } from '../format';
 import { fsReason, type Io, readInputFile, readPassword } from '../io';
 import { formatProgress } from '../progress';
+import { startWorkerThread } from '../worker-thread';
 import { READ_ERROR, type VerifyJob, type WorkerKeys, type WorkerMessage } from './verify-recordings-worker';
 
 const NAME = 'verify-recordings';
@@ -263,23 +264,13 @@ async function findRecordings(io: Io, paths: string[]): Promise<Found> {
 
 // -- the worker pool -------------------------------------------------------------------------------
 
-/**
- * Starts a worker on `verify-recordings-worker`. From the TypeScript sources (`bin/reccert.js`
- * runs them through tsx, and tests through their own transform) a worker thread has none of the
- * main thread's loaders, so it registers tsx itself before loading the .ts file; from compiled
- * JavaScript the sibling .js file is loaded as it is.
- */
+/** Starts a worker on `verify-recordings-worker` (cli/worker-thread.ts: either layout). */
 function startWorker(keys: WorkerKeys): Worker {
-  const options = { workerData: keys, stdout: false, stderr: false };
-  if (__filename.endsWith('.ts')) {
-    const entry = join(__dirname, 'verify-recordings-worker.ts');
-    const loader = require.resolve('tsx/cjs');
-    return new Worker(`require(${JSON.stringify(loader)});\nrequire(${JSON.stringify(entry)});`, {
-      ...options,
-      eval: true,
-    });
-  }
-  return new Worker(join(__dirname, 'verify-recordings-worker.js'), options);
+  return startWorkerThread(__dirname, 'verify-recordings-worker', __filename.endsWith('.ts'), {
+    workerData: keys,
+    stdout: false,
+    stderr: false,
+  });
 }
 
 interface PoolEvents {
