@@ -1,32 +1,14 @@
 /**
- * The admin page (web/) as both clouds host it: its Content-Security-Policy and the `config.js`
- * generated from a deployment's outputs. The AWS stack (infra/aws/constructs/hosting.ts) and the
- * Azure bundle script (infra/azure/web-bundle.ts) use the same two, so the page is served alike.
+ * The admin page (web/) as both clouds host it: the `config.js` generated from a deployment's
+ * outputs. The AWS stack (infra/aws/constructs/hosting.ts) and the Azure bundle script
+ * (infra/azure/web-bundle.ts) use it and the one Content-Security-Policy of
+ * functions/common/web-csp.ts, so the page is served alike.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
 /** The admin page's files in this repository. */
 export const WEB_DIR = path.resolve(__dirname, '..', 'web');
-
-/**
- * The page's Content-Security-Policy: everything from its own origin, no inline script or
- * style, no framing, and network access only to `connectSources` (the API, the token issuer).
- * The local server sends the same core directives (functions/local/server.ts).
- */
-export function webContentSecurityPolicy(connectSources: readonly string[]): string {
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    `connect-src 'self' ${connectSources.join(' ')}`.trim(),
-    "frame-ancestors 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "object-src 'none'",
-  ].join('; ');
-}
 
 /**
  * The deployed `config.js`: the repository's file with the stack's values laid over its

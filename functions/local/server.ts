@@ -42,11 +42,15 @@ import {
 import { oidcAuthenticator } from '../common/oidc-tokens';
 import { msUntilNextScan } from '../common/schedule';
 import { VERSION } from '../common/version';
+import { webContentSecurityPolicy } from '../common/web-csp';
 import type { LocalConfig } from './config';
 import { InProcessEventQueue } from './event-queue';
 import { FileKeystore, loadOrCreateMasterKey } from './file-keystore';
 import { NoticeDeliveryLoop } from './notice-loop';
 import { SqliteCertificateRepository } from './sqlite-repository';
+
+/** The admin page calls only this server (same origin), so no other connect source. */
+const PAGE_CSP = webContentSecurityPolicy([]);
 
 export interface LocalRuntime {
   server: Server;
@@ -179,8 +183,7 @@ export async function startLocalRuntime(
     res.writeHead(200, {
       'content-type': STATIC_TYPES[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',
-      'content-security-policy':
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+      'content-security-policy': PAGE_CSP,
       ...SECURITY_HEADERS,
       ...extraHeaders,
     });

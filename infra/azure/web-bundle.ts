@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { generatedConfigJs, WEB_DIR, webContentSecurityPolicy } from '../web-page';
+import { webContentSecurityPolicy } from '../../functions/common/web-csp';
+import { generatedConfigJs, WEB_DIR } from '../web-page';
 
 /** The Static Web Apps configuration: the security headers on every response of the page. */
 export function staticWebAppConfig(connectSources: readonly string[]): Record<string, unknown> {

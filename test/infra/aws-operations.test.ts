@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { webContentSecurityPolicy } from '../../functions/common/web-csp';
 import { buildApp } from '../../infra/aws/app';
 import { FUNCTION_NAMES, type FunctionName } from '../../infra/aws/reccert-stack';
-import { generatedConfigJs, webContentSecurityPolicy } from '../../infra/web-page';
+import { generatedConfigJs } from '../../infra/web-page';
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -294,7 +295,7 @@ describe('ReccertStack operations (AWS CDK)', () => {
   });
 });
 
-describe('webContentSecurityPolicy / generatedConfigJs (infra/web-page.ts)', () => {
+describe('webContentSecurityPolicy (functions/common/web-csp.ts) / generatedConfigJs (infra/web-page.ts)', () => {
   it('builds the CSP with the given connect sources and nothing looser', () => {
     expect(webContentSecurityPolicy(['https://api.example.com', 'https://login.example.com'])).toBe(
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' https://api.example.com https://login.example.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",

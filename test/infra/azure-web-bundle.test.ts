@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { webContentSecurityPolicy } from '../../functions/common/web-csp';
 import { staticWebAppConfig, writeWebBundle } from '../../infra/azure/web-bundle';
-import { webContentSecurityPolicy } from '../../infra/web-page';
 
 describe('the Azure admin page bundle (infra/azure/web-bundle.ts)', () => {
   it('writes web/ with a config.js pointing at the Function App and the Static Web App headers', () => {

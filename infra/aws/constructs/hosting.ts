@@ -26,7 +26,8 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
-import { generatedConfigJs, WEB_DIR, webContentSecurityPolicy } from '../../web-page';
+import { webContentSecurityPolicy } from '../../../functions/common/web-csp';
+import { generatedConfigJs, WEB_DIR } from '../../web-page';
 import { StackPart } from '../logical-ids';
 
 /** What the page is served with. */

@@ -76,6 +76,35 @@ export function localServerChecks(get: () => Ctx): void {
     });
   });
 
+  describe('the admin page served by the local server (threat model: the admin page)', () => {
+    it('sends the policy the clouds host the page with: no plugins, no <base> or form posts elsewhere, no framing', async () => {
+      const ctx = get();
+      const policies = new Map<string, string | undefined>();
+
+      for (const path of STATIC) {
+        const reply = await ctx.t.request('GET', path);
+        policies.set(path, reply.headers['content-security-policy'] as string | undefined);
+      }
+
+      for (const [path, policy] of policies) {
+        const directives = new Set((policy ?? '').split(';').map((d) => d.trim()));
+        for (const wanted of [
+          "default-src 'self'",
+          "script-src 'self'",
+          "object-src 'none'",
+          "base-uri 'self'",
+          "form-action 'self'",
+          "frame-ancestors 'none'",
+        ])
+          expect({ path, has: wanted, present: directives.has(wanted) }).toEqual({
+            path,
+            has: wanted,
+            present: true,
+          });
+      }
+    });
+  });
+
   describe('files under DATA_DIR (threat model: the data directory)', () => {
     it('regression #14: every file is 0600 and every folder 0700 (the database, its -wal and -shm, keys, secrets)', async () => {
       const ctx = get();
