@@ -27,6 +27,26 @@ const base = String(config.apiBaseUrl ?? '').replace(/\/+$/, '');
 /** The path of a route of the chosen tenant. @param {string} suffix */
 export const tenantPath = (suffix) => `/v1/tenants/${encodeURIComponent(session.tenant())}${suffix}`;
 
+// Bidirectional controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069) in a certificate
+// name would make the page show it in another order than it is ("Trojan Source": a subject
+// that reads "Recording" but is not). Every string of every answer is shown with them made
+// visible as [U+XXXX], as the CLI escapes them.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/**
+ * `text` with its bidirectional controls made visible.
+ * @param {string} text
+ */
+export const visibleBidi = (text) =>
+  text.replace(BIDI_CONTROLS, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+
+/**
+ * An answer's JSON, every string value shown safely (see BIDI_CONTROLS).
+ * @param {string} text
+ */
+const parseAnswer = (text) =>
+  JSON.parse(text, (_key, value) => (typeof value === 'string' ? visibleBidi(value) : value));
+
 /**
  * Calls the API. Resolves with the parsed JSON body (or null for 204), rejects with ApiError; a
  * 401 ends the session.
@@ -60,7 +80,7 @@ export async function api(method, path, opts = {}) {
   const text = await res.text();
   let data = null;
   try {
-    data = text ? JSON.parse(text) : null;
+    data = text ? parseAnswer(text) : null;
   } catch {
     data = null;
   }
@@ -108,7 +128,7 @@ export async function fetchBlob(path, accept) {
   if (res.ok) return res.blob();
   let data = null;
   try {
-    data = JSON.parse(await res.text());
+    data = parseAnswer(await res.text());
   } catch {
     data = null;
   }

@@ -215,6 +215,19 @@ describe('admin page: Recording Certificates', () => {
       .waitFor();
   });
 
+  it('shows bidirectional controls in a certificate name as visible [U+XXXX], never obeying them', async () => {
+    // U+202E (right-to-left override) would make the list show "Recording‮gnp.exe" reversed.
+    const uploaded = await uploadViaApi(server, cert('Bidi\u202Egnp.exe'));
+    await page.getByRole('button', { name: 'Refresh' }).click();
+
+    const row = page.locator('#certs-table tbody tr', { hasText: 'Bidi[U+202E]gnp.exe' });
+    await row.waitFor();
+
+    expect(uploaded.subjectName).toBe('Bidi\u202Egnp.exe');
+    expect(await row.textContent()).not.toContain('\u202E');
+    expect(await page.locator('body').textContent()).not.toContain('\u202E');
+  });
+
   it('explains the delete guard: in use, retained (forced only after a second confirmation), and plain delete', async () => {
     const inUse = await uploadViaApi(server, cert('Guard In Use'));
     await assignViaApi(server, inUse.id, 'guard');

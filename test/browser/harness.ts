@@ -157,6 +157,8 @@ export function makeCertificate(cn = 'Genesys Recording', days = 365): CertFiles
       keyPath,
       '-out',
       certPath,
+      // -utf8: a name beyond ASCII is taken as UTF-8, as an administrator types it.
+      '-utf8',
       '-subj',
       `/CN=${cn}/C=US/ST=California/O=Genesys`,
       '-days',
