@@ -34,6 +34,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { AppError, codeOf, hasKind, UnavailableError, ValidationError } from '../../../shared/errors';
+import { type BatchTenantCache, batchTenantCache } from '../../../shared/usecases/batch-tenant';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import {
   openRecordingCheck,
@@ -42,7 +43,7 @@ import {
   type RecordingCheck,
   verifyFrom,
 } from '../../../shared/usecases/ranged-rewrap';
-import { ESCROW_TARGET, resolveRewrapTargets } from '../../../shared/usecases/rewrap-targets';
+import { ESCROW_TARGET } from '../../../shared/usecases/rewrap-targets';
 import { once } from '../../common/once';
 import { errorName, isRetryable } from '../adapters/aws-errors';
 import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
@@ -102,6 +103,8 @@ const RESULT_STRING_MAX = 512;
 export interface BatchDeps {
   core: CoreDeps;
   s3: S3Client;
+  /** The job's tenant, read once for the objects that follow (see shared/usecases/batch-tenant.ts). */
+  tenants: BatchTenantCache;
   sizes?: Partial<BatchSizes>;
 }
 
@@ -323,11 +326,10 @@ async function processObject(
     firstPartBytes: Math.max(MIN_PART, given.firstPartBytes),
     copyPartBytes: Math.max(MIN_PART, given.copyPartBytes),
   };
-  const records = await deps.core.repo.listCertificates(args.tenantId);
-  const targets =
-    args.operation === 'rewrap'
-      ? (await resolveRewrapTargets(deps.core, args.tenantId, args.to)).map((t) => t.certificatePem)
-      : [];
+  const { records, targets } = await deps.tenants.get(
+    args.tenantId,
+    args.operation === 'rewrap' ? args.to : undefined,
+  );
 
   const head = await deps.s3.send(
     new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
@@ -469,7 +471,7 @@ export function batchDeps(
     },
     env,
   );
-  return { core, s3: clients.s3 };
+  return { core, s3: clients.s3, tenants: batchTenantCache(core) };
 }
 
 /** Lambda entry point (S3 Batch Operations, invocation schema 2.0). */

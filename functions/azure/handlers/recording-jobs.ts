@@ -59,6 +59,7 @@ import { authorize } from '../../../shared/http/auth';
 import { parseBody } from '../../../shared/http/body';
 import { REQUEST_ID_HEADER, requestIdOf } from '../../../shared/http/request-id';
 import { CertificateId, TenantId } from '../../../shared/http/schemas';
+import { type BatchTenantCache, batchTenantCache } from '../../../shared/usecases/batch-tenant';
 import type { CoreDeps } from '../../../shared/usecases/deps';
 import { recordCommittedChange } from '../../../shared/usecases/deps';
 import {
@@ -122,6 +123,8 @@ export interface RecordingJobDeps {
    * `tenantId:container` for that tenant only.
    */
   containers: readonly string[];
+  /** A job's tenant, read once for the blobs that follow (see shared/usecases/batch-tenant.ts). */
+  tenants: BatchTenantCache;
   copySource(blob: BlobClient): Promise<CopySource>;
   /** The client blocks are staged through (tests wrap it to inject the service's answers). */
   blockBlob?(client: BlockBlobClient): BlockBlobClient;
@@ -137,6 +140,7 @@ export function recordingJobDeps(runtime: AzureRuntime): RecordingJobDeps {
     queue: runtime.queueClient(RECORDING_JOBS_QUEUE),
     blobs: runtime.blobService,
     containers: runtime.config.storage.recordingContainers,
+    tenants: batchTenantCache(runtime.deps),
     copySource: (blob) => copySourceOf(blob, runtime.tokenCredential),
   };
 }
@@ -642,11 +646,10 @@ export async function processBlob(
 ): Promise<void> {
   if (!deps.blobs) throw new Error('No Blob service is configured (RECCERT_BLOB_ENDPOINT).');
   const sizes = sizesOf(deps);
-  const records = await deps.core.repo.listCertificates(job.tenantId);
-  const targets =
-    job.operation === 'rewrap'
-      ? (await resolveRewrapTargets(deps.core, job.tenantId, job.to)).map((t) => t.certificatePem)
-      : [];
+  const { records, targets } = await deps.tenants.get(
+    job.tenantId,
+    job.operation === 'rewrap' ? job.to : undefined,
+  );
   const container = deps.blobs.getContainerClient(job.container);
   const client = container.getBlobClient(blob);
   const props = await client.getProperties();
