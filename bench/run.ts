@@ -24,6 +24,7 @@ export const BENCHMARKS: Readonly<Record<string, string>> = {
   playback: 'bench/playback.ts',
   verify: 'bench/verify.ts',
   rewrap: 'bench/rewrap.ts',
+  batch: 'bench/batch.ts',
 };
 
 function runOne(file: string): Promise<number> {
