@@ -34,10 +34,10 @@ import {
   lingerOnPendingBody,
 } from '../common/http-server';
 import {
+  cachedLocalTokenVerifier,
   isLocalTokenShape,
   loadOrCreateTokenSecret,
   mintLocalToken,
-  verifyLocalToken,
 } from '../common/local-tokens';
 import { oidcAuthenticator } from '../common/oidc-tokens';
 import { msUntilNextScan } from '../common/schedule';
@@ -134,6 +134,7 @@ export async function startLocalRuntime(
   await sweepOrphanKeys(deps, { minAgeMs: 0 });
 
   const oidc = config.oidc ? oidcAuthenticator(config.oidc) : undefined;
+  const localTokens = cachedLocalTokenVerifier(tokenSecret);
   let openApi: unknown;
   const handle = createApiHandler({
     deps,
@@ -149,7 +150,7 @@ export async function startLocalRuntime(
       // Each verifier takes only its own algorithms (HS256 with the local secret; asymmetric with
       // the provider's JWKS), so choosing by the unverified header cannot mix them up.
       if (oidc && !isLocalTokenShape(token)) return oidc(request);
-      return verifyLocalToken(tokenSecret, token);
+      return localTokens.verify(token);
     },
     streamResponses: true,
     openApiDocument: () => {
