@@ -15,6 +15,7 @@
  *
  *   npx tsx bench/api.ts
  *   RECCERT_BENCH_API_SECONDS=5 RECCERT_BENCH_API_OPEN_SECONDS=5 RECCERT_BENCH_API_RUNS=1 npx tsx bench/api.ts
+ *   RECCERT_BENCH_API_BASELINE=/tmp/base npx tsx bench/api.ts   (before/after, see compareWithBaseline)
  *
  * When a route misses a budget, the runtime is started once more under --cpu-prof for that route
  * and the hottest functions are listed, so the report says where the time goes
@@ -57,7 +58,7 @@ interface Runtime {
 }
 
 /** Starts the local runtime as `npm start` would (node + tsx), optionally under --cpu-prof. */
-async function startRuntime(profileDir?: string): Promise<Runtime> {
+async function startRuntime(profileDir?: string, root = ROOT): Promise<Runtime> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'reccert-bench-api-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -67,10 +68,10 @@ async function startRuntime(profileDir?: string): Promise<Runtime> {
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       '--require',
       'tsx/cjs',
-      path.join(ROOT, 'functions/local/main.ts'),
+      path.join(root, 'functions/local/main.ts'),
     ],
     {
-      cwd: ROOT,
+      cwd: root,
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -207,8 +208,8 @@ interface Seeded {
   getPath: (i: number) => string;
 }
 
-async function seeded(bodies: string[], profileDir?: string): Promise<Seeded> {
-  const runtime = await startRuntime(profileDir);
+async function seeded(bodies: string[], profileDir?: string, root = ROOT): Promise<Seeded> {
+  const runtime = await startRuntime(profileDir, root);
   try {
     const secret = loadOrCreateTokenSecret(runtime.dataDir);
     const mint = (tenant: string) =>
@@ -398,9 +399,116 @@ function hottest(profileDir: string, top = 12): Array<{ fn: string; share: numbe
     .map(([fn, hits]) => ({ fn, share: hits / total }));
 }
 
+/**
+ * Before and after: RECCERT_BENCH_API_BASELINE names another checkout of reccert (with its
+ * node_modules), e.g. `git archive <commit> | tar -x -C /tmp/base`. Its runtime and this one are
+ * seeded alike and loaded alternately, route by route and round by round, so each ratio is of
+ * two figures measured back to back; no budgets are checked in this mode.
+ */
+async function compareWithBaseline(baseline: string, bodies: string[], started: bigint): Promise<void> {
+  type Side = 'before' | 'after';
+  const figures: Record<string, number[]> = {};
+  const add = (key: string, value: number) => {
+    figures[key] ??= [];
+    figures[key].push(value);
+  };
+  for (let r = 0; r < RUNS; r++) {
+    const sides: Record<Side, Seeded> = {
+      before: await seeded(bodies, undefined, path.resolve(baseline)),
+      after: await seeded(bodies),
+    };
+    try {
+      for (const route of ['get', 'list'] as const) {
+        for (const side of ['before', 'after'] as const) {
+          const s = sides[side];
+          const pid = s.runtime.child.pid ?? 0;
+          const before = cpuSeconds(pid);
+          const result = await load({ ...closedLoop(s, route, bodies), duration: SECONDS });
+          const cpu = ((cpuSeconds(pid) - before) * 1e6) / result.requests.total;
+          add(`${route} ${side} req/s`, result.requests.average);
+          add(`${route} ${side} cpu`, cpu);
+          log(`${route} ${side}: ${fmt(result.requests.average, 0)} req/s, ${fmt(cpu, 0)} µs CPU/request`);
+        }
+        for (const side of ['before', 'after'] as const) {
+          const s = sides[side];
+          const next: NextRequest =
+            route === 'get'
+              ? (i) => ({ path: s.getPath(i), headers: s.auth })
+              : () => ({ path: s.listPath, headers: s.auth });
+          const result = await openLoop({
+            url: s.runtime.url,
+            rate: OFFERED,
+            seconds: OPEN_SECONDS,
+            connections: OPEN_CONNECTIONS,
+            next,
+          });
+          add(`${route} ${side} p99`, result.p99);
+          add(`${route} ${side} achieved`, result.achieved);
+          log(
+            `${route} ${side}: ${OFFERED} req/s offered, ${fmt(result.achieved, 0)} achieved, p99 ${fmt(result.p99)} ms`,
+          );
+        }
+      }
+    } finally {
+      await Promise.all([sides.before.runtime.stop(), sides.after.runtime.stop()]);
+    }
+  }
+  const m = (key: string) => median(figures[key] ?? []);
+  const ratio = (key: string) =>
+    median(
+      (figures[`${key.replace('%', 'after')}`] ?? []).map(
+        (a, i) => a / (figures[key.replace('%', 'before')]?.[i] ?? Number.NaN),
+      ),
+    );
+  const rows = (['get', 'list'] as const).flatMap((route) => [
+    [
+      `${route}: closed-loop req/s`,
+      fmt(m(`${route} before req/s`), 0),
+      fmt(m(`${route} after req/s`), 0),
+      `${fmt(ratio(`${route} % req/s`))}x`,
+    ],
+    [
+      `${route}: server CPU µs/request`,
+      fmt(m(`${route} before cpu`), 0),
+      fmt(m(`${route} after cpu`), 0),
+      `${fmt(ratio(`${route} % cpu`))}x`,
+    ],
+    [
+      `${route}: achieved req/s at ${OFFERED} offered`,
+      fmt(m(`${route} before achieved`), 0),
+      fmt(m(`${route} after achieved`), 0),
+      `${fmt(ratio(`${route} % achieved`))}x`,
+    ],
+    [
+      `${route}: p99 ms at ${OFFERED} offered`,
+      fmt(m(`${route} before p99`), 1),
+      fmt(m(`${route} after p99`), 1),
+      `${fmt(ratio(`${route} % p99`))}x`,
+    ],
+  ]);
+  report(
+    {
+      name: 'api-before-after',
+      machine: machineInfo(),
+      budgets: [],
+      tables: [
+        {
+          title: `Before (${baseline}) and after (this checkout), loaded alternately; closed loop at ${CONNECTIONS} connections for ${SECONDS} s, open loop ${OPEN_SECONDS} s; median of ${RUNS} rounds (ratio: median of the per-round after/before)`,
+          markdown: markdownTable(['figure', 'before', 'after', 'after / before'], rows),
+        },
+      ],
+      notes: [],
+      data: { baseline, figures },
+    },
+    started,
+  );
+}
+
 async function main(): Promise<void> {
   const started = process.hrtime.bigint();
   const bodies = await uploadBodies();
+  const baseline = process.env.RECCERT_BENCH_API_BASELINE;
+  if (baseline) return compareWithBaseline(baseline, bodies, started);
   const rounds: Round[] = [];
   for (let r = 0; r < RUNS; r++) rounds.push(await round(bodies));
 
