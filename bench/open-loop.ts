@@ -93,7 +93,11 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
       const { path, headers } = options.next(i);
       const measuredOne = i >= warmup;
       if (i === warmup) firstMeasuredDue = due;
+      let settledOne = false;
       const settle = (status: number | undefined) => {
+        // A request that fails after its response began may report both; count it once.
+        if (settledOne) return;
+        settledOne = true;
         const end = performance.now();
         if (measuredOne) {
           if (status === undefined) errors++;
