@@ -16,6 +16,9 @@ import type {
 } from './domain/types';
 import { ValidationError } from './errors';
 
+/** A certificate record without its PEM: all that a list of certificates shows. */
+export type CertificateSummary = Omit<CertificateRecord, 'certificatePem'>;
+
 /**
  * Metadata store for one or many tenants. Every read is consistent (DESIGN rule 12).
  * Adapters signal lost races with `ConcurrencyConflict` and duplicates with `AlreadyExists`
@@ -27,8 +30,11 @@ export interface CertificateRepository {
   getCertificate(tenantId: string, certificateId: string): Promise<CertificateRecord | undefined>;
   /** All of a tenant's certificates, ordered by `uploadedAt` then `id`. */
   listCertificates(tenantId: string): Promise<CertificateRecord[]>;
-  /** One page of a tenant's certificates in `id` order, read by the store's own paging. */
-  pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>>;
+  /**
+   * One page of a tenant's certificates in `id` order, read by the store's own paging, each
+   * without its PEM at least (whole records will do: a store that keeps the PEM apart skips it).
+   */
+  pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateSummary>>;
   /** Removes a certificate record that was just created (upload rollback); no condition. */
   removeCertificate(tenantId: string, certificateId: string): Promise<void>;
 

@@ -64,6 +64,19 @@ export async function mintLocalToken(secret: Buffer, options: MintOptions): Prom
  * (exp required, iat/nbf not ahead, claim types) are those of shared/http/auth.ts.
  */
 export async function verifyLocalToken(secret: Buffer, token: string, now = new Date()): Promise<Principal> {
+  return (await verifyLocalTokenTimes(secret, token, now)).principal;
+}
+
+/** A verified token's caller and the window in which it stays acceptable (epoch seconds). */
+interface VerifiedToken {
+  principal: Principal;
+  /** Its `exp`: acceptable while now < expires. */
+  expires: number;
+  /** Its latest `iat`/`nbf` less the allowed skew: acceptable while now >= from. */
+  from: number;
+}
+
+async function verifyLocalTokenTimes(secret: Buffer, token: string, now: Date): Promise<VerifiedToken> {
   try {
     const { payload } = await jwtVerify(token, secret, {
       issuer: LOCAL_ISSUER,
@@ -74,7 +87,14 @@ export async function verifyLocalToken(secret: Buffer, token: string, now = new 
       clockTolerance: MAX_CLOCK_SKEW_SECONDS,
       currentDate: now,
     });
-    return principalFromClaims(payload, { transport: 'jwt', now });
+    const principal = principalFromClaims(payload, { transport: 'jwt', now });
+    // principalFromClaims accepted the times, so exp, iat and nbf are numbers where present.
+    const times = [payload.iat, payload.nbf].filter((t): t is number => typeof t === 'number');
+    return {
+      principal,
+      expires: payload.exp as number,
+      from: times.length ? Math.max(...times) - MAX_CLOCK_SKEW_SECONDS : Number.NEGATIVE_INFINITY,
+    };
   } catch (error) {
     if (error instanceof AuthError) throw error;
     throw new AuthError(
@@ -85,6 +105,70 @@ export async function verifyLocalToken(secret: Buffer, token: string, now = new 
       },
     );
   }
+}
+
+/** Bounds of {@link cachedLocalTokenVerifier}'s cache. */
+export interface TokenCacheLimits {
+  /** Most tokens remembered (least recently used go first). */
+  maxEntries: number;
+  /** Longer tokens are verified every time and never remembered. */
+  maxTokenLength: number;
+}
+
+/** A few hundred bytes per entry: well under a megabyte at the default bounds. */
+export const DEFAULT_TOKEN_CACHE_LIMITS: TokenCacheLimits = { maxEntries: 1000, maxTokenLength: 2048 };
+
+/**
+ * `verifyLocalToken` with the tokens it accepted remembered, keyed by the whole token string, so
+ * an administrator's page or a script sending the same token again skips the HMAC and claim
+ * parsing (most of a cheap request's CPU). A remembered token is accepted only while it still
+ * would be: before its `exp` and not before its `iat`/`nbf` less the skew, against the clock of
+ * each request; outside that window it is dropped and verified afresh, which refuses it as
+ * before. Refused tokens are never remembered, and the secret cannot change while a process
+ * runs, so a hit gives exactly the answer a full verification would. Each call returns its own
+ * copy of the caller, so no request can alter what another one sees.
+ */
+export function cachedLocalTokenVerifier(
+  secret: Buffer,
+  limits: TokenCacheLimits = DEFAULT_TOKEN_CACHE_LIMITS,
+): CachedTokenVerifier {
+  // A Map iterates in insertion order: re-inserting on each hit makes its first key the LRU one.
+  const cache = new Map<string, VerifiedToken>();
+  const copy = (p: Principal): Principal => ({
+    subject: p.subject,
+    tenants: [...p.tenants],
+    roles: [...p.roles],
+  });
+  const verify = async (token: string, now = new Date()): Promise<Principal> => {
+    const seconds = now.getTime() / 1000;
+    const hit = cache.get(token);
+    if (hit !== undefined) {
+      cache.delete(token);
+      if (seconds < hit.expires && seconds >= hit.from) {
+        cache.set(token, hit);
+        return copy(hit.principal);
+      }
+    }
+    const verified = await verifyLocalTokenTimes(secret, token, now);
+    if (token.length <= limits.maxTokenLength && limits.maxEntries > 0) {
+      cache.set(token, verified);
+      while (cache.size > limits.maxEntries) {
+        const oldest = cache.keys().next();
+        if (oldest.done) break;
+        cache.delete(oldest.value);
+      }
+    }
+    return copy(verified.principal);
+  };
+  return { verify, size: () => cache.size };
+}
+
+/** What {@link cachedLocalTokenVerifier} returns. */
+export interface CachedTokenVerifier {
+  /** As `verifyLocalToken(secret, token, now)`. */
+  verify(token: string, now?: Date): Promise<Principal>;
+  /** How many tokens are remembered now. */
+  size(): number;
 }
 
 /** Whether `token` claims to be a local (HS256) token; it says nothing about its validity. */

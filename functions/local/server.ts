@@ -34,10 +34,10 @@ import {
   lingerOnPendingBody,
 } from '../common/http-server';
 import {
+  cachedLocalTokenVerifier,
   isLocalTokenShape,
   loadOrCreateTokenSecret,
   mintLocalToken,
-  verifyLocalToken,
 } from '../common/local-tokens';
 import { oidcAuthenticator } from '../common/oidc-tokens';
 import { msUntilNextScan } from '../common/schedule';
@@ -138,6 +138,7 @@ export async function startLocalRuntime(
   await sweepOrphanKeys(deps, { minAgeMs: 0 });
 
   const oidc = config.oidc ? oidcAuthenticator(config.oidc) : undefined;
+  const localTokens = cachedLocalTokenVerifier(tokenSecret);
   let openApi: unknown;
   const handle = createApiHandler({
     deps,
@@ -153,7 +154,7 @@ export async function startLocalRuntime(
       // Each verifier takes only its own algorithms (HS256 with the local secret; asymmetric with
       // the provider's JWKS), so choosing by the unverified header cannot mix them up.
       if (oidc && !isLocalTokenShape(token)) return oidc(request);
-      return verifyLocalToken(tokenSecret, token);
+      return localTokens.verify(token);
     },
     streamResponses: true,
     openApiDocument: () => {

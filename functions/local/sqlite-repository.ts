@@ -29,6 +29,7 @@ import type {
 import { AlreadyExists, ConcurrencyConflict } from '../../shared/errors';
 import {
   type CertificateRepository,
+  type CertificateSummary,
   type EscrowStore,
   emptyAssignments,
   invalidPosition,
@@ -129,6 +130,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // The certificate PEM in a column of its own: a list page reads and parses only the rest,
+    // which is all the list shows (the PEM was about 60% of each record's JSON).
+    version: 5,
+    sql: `
+      ALTER TABLE certificates ADD COLUMN certificate_pem TEXT;
+      UPDATE certificates SET certificate_pem = json_extract(record, '$.certificatePem'),
+        record = json_remove(record, '$.certificatePem');
+    `,
+  },
 ];
 
 /** The schema version this code writes and reads. */
@@ -139,7 +150,12 @@ interface CertificateRow {
   id: string;
   next_notify_at: string | null;
   notified_threshold_days: number | null;
+  /** The record's JSON without its id, tenant, expiry cursor and PEM. */
   record: string;
+}
+
+interface WholeCertificateRow extends CertificateRow {
+  certificate_pem: string;
 }
 
 interface NotificationRow {
@@ -223,6 +239,7 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
         nextNotifyAt: record.nextNotifyAt,
         notifiedThresholdDays: record.notifiedThresholdDays,
         record: serializeRecord(record),
+        certificatePem: record.certificatePem,
       });
     } catch (error) {
       if (isConstraint(error, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
@@ -233,21 +250,23 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
   }
 
   async getCertificate(tenantId: string, certificateId: string): Promise<CertificateRecord | undefined> {
-    const row = this.stmts.getCertificate.get({ tenantId, id: certificateId }) as CertificateRow | undefined;
+    const row = this.stmts.getCertificate.get({ tenantId, id: certificateId }) as
+      | WholeCertificateRow
+      | undefined;
     return row === undefined ? undefined : deserializeRecord(row);
   }
 
   async listCertificates(tenantId: string): Promise<CertificateRecord[]> {
-    const rows = this.stmts.listCertificates.all({ tenantId }) as CertificateRow[];
+    const rows = this.stmts.listCertificates.all({ tenantId }) as WholeCertificateRow[];
     return rows.map(deserializeRecord);
   }
 
-  async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateRecord>> {
+  async pageCertificates(tenantId: string, page: PageRequest): Promise<Page<CertificateSummary>> {
     const limit = pageLimit(page);
     // '' sorts before every id, so the first page is the same range search.
     const after = page.after === undefined ? '' : positionString(page.after);
     const rows = this.stmts.pageCertificates.all({ tenantId, after, limit: limit + 1 }) as CertificateRow[];
-    return pageOf(rows.map(deserializeRecord), limit, (r) => r.id);
+    return pageOf(rows.map(deserializeSummary), limit, (r) => r.id);
   }
 
   async removeCertificate(tenantId: string, certificateId: string): Promise<void> {
@@ -289,7 +308,7 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
 
   async *findDueForNotification(now: string, pageSize: number): AsyncGenerator<CertificateRecord[]> {
     const limit = Math.max(1, Math.floor(pageSize));
-    let page = this.stmts.dueFirstPage.all({ now, limit }) as CertificateRow[];
+    let page = this.stmts.dueFirstPage.all({ now, limit }) as WholeCertificateRow[];
     while (page.length > 0) {
       const last = page[page.length - 1]!;
       // Read the whole page before yielding: the caller writes (advances cursors) between pages,
@@ -302,7 +321,7 @@ export class SqliteCertificateRepository implements CertificateRepository, Notic
         afterNotifyAt: last.next_notify_at,
         afterTenantId: last.tenant_id,
         afterId: last.id,
-      }) as CertificateRow[];
+      }) as WholeCertificateRow[];
     }
   }
 
@@ -568,7 +587,8 @@ function migrate(db: Database.Database): void {
 }
 
 function prepareStatements(db: Database.Database) {
-  const columns = 'tenant_id, id, next_notify_at, notified_threshold_days, record';
+  const summaryColumns = 'tenant_id, id, next_notify_at, notified_threshold_days, record';
+  const columns = `${summaryColumns}, certificate_pem`;
   const notificationColumns =
     'tenant_id, certificate_id, threshold_days, kind, not_after, created_at, active_in, replacement_available';
   return {
@@ -593,8 +613,9 @@ function prepareStatements(db: Database.Database) {
       'DELETE FROM escrow_copies WHERE tenant_id = @tenantId AND certificate_id = @certificateId',
     ),
     insertCertificate: db.prepare(
-      `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record)
-       VALUES (@tenantId, @id, @uploadedAt, @nextNotifyAt, @notifiedThresholdDays, @record)`,
+      `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record,
+         certificate_pem)
+       VALUES (@tenantId, @id, @uploadedAt, @nextNotifyAt, @notifiedThresholdDays, @record, @certificatePem)`,
     ),
     getCertificate: db.prepare(
       `SELECT ${columns} FROM certificates WHERE tenant_id = @tenantId AND id = @id`,
@@ -605,7 +626,7 @@ function prepareStatements(db: Database.Database) {
     // Keyset paging on the primary key (tenant_id, id): no OFFSET, each page one index range.
     // (An `@after IS NULL OR` in one statement would cost the range on id.)
     pageCertificates: db.prepare(
-      `SELECT ${columns} FROM certificates
+      `SELECT ${summaryColumns} FROM certificates
        WHERE tenant_id = @tenantId AND id > @after ORDER BY id LIMIT @limit`,
     ),
     deleteCertificate: db.prepare('DELETE FROM certificates WHERE tenant_id = @tenantId AND id = @id'),
@@ -674,16 +695,29 @@ function prepareStatements(db: Database.Database) {
  * and the columns win over the JSON, which holds the rest of the record.
  */
 function serializeRecord(record: CertificateRecord): string {
-  const { tenantId: _tenant, id: _id, ...rest } = splitExpiryCursor(record).rest;
+  const { tenantId: _tenant, id: _id, certificatePem: _pem, ...rest } = splitExpiryCursor(record).rest;
   return JSON.stringify(rest);
 }
 
-function deserializeRecord(row: CertificateRow): CertificateRecord {
-  const rest = JSON.parse(row.record) as Omit<RecordWithoutCursor, 'tenantId' | 'id'>;
+function deserializeRecord(row: WholeCertificateRow): CertificateRecord {
+  const rest = JSON.parse(row.record) as Omit<RecordWithoutCursor, 'tenantId' | 'id' | 'certificatePem'>;
   return joinExpiryCursor(
-    { ...rest, tenantId: row.tenant_id, id: row.id },
+    { ...rest, certificatePem: row.certificate_pem, tenantId: row.tenant_id, id: row.id },
     { nextNotifyAt: row.next_notify_at, notifiedThresholdDays: row.notified_threshold_days },
   );
+}
+
+/**
+ * A list row: the parsed JSON is the summary, completed in place rather than copied twice as
+ * `deserializeRecord` does, since a list page builds many; the cursor columns win as there.
+ */
+function deserializeSummary(row: CertificateRow): CertificateSummary {
+  const summary = JSON.parse(row.record) as CertificateSummary;
+  summary.tenantId = row.tenant_id;
+  summary.id = row.id;
+  summary.nextNotifyAt = row.next_notify_at;
+  summary.notifiedThresholdDays = row.notified_threshold_days;
+  return summary;
 }
 
 function notificationFromRow(row: NotificationRow): ExpiryNotification {

@@ -126,7 +126,7 @@ export function isRetired(state: TenantAssignments, certificateId: string): bool
 }
 
 export function certificateStatus(
-  record: CertificateRecord,
+  record: Pick<CertificateRecord, 'id' | 'notAfter'>,
   state: TenantAssignments,
   now: Date,
 ): CertificateStatus {

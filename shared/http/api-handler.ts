@@ -156,6 +156,20 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
   const compiled = options.routes.map(compile);
   const basePath = options.basePath ?? '';
 
+  /**
+   * The first route of this method whose path matches, in table order. Only the routes of the
+   * method are tried: every request pays for this, and a miss then looks at all paths for its
+   * 404 or 405.
+   */
+  function matchRoute(method: string, path: string): { c: CompiledRoute; m: RegExpExecArray } | undefined {
+    for (const c of compiled) {
+      if (c.route.method !== method) continue;
+      const m = c.pattern.exec(path);
+      if (m) return { c, m };
+    }
+    return undefined;
+  }
+
   async function dispatch(request: ApiRequest, deps: CoreDeps): Promise<ApiResponse> {
     if (request.method === 'GET' && request.path === '/v1/openapi.json' && options.openApiDocument) {
       return {
@@ -164,16 +178,14 @@ export function createApiHandler(options: ApiOptions): (request: ApiRequest) => 
         body: JSON.stringify(options.openApiDocument()),
       };
     }
-    const pathMatches = compiled
-      .map((c) => ({ c, m: c.pattern.exec(request.path) }))
-      .filter((x): x is { c: CompiledRoute; m: RegExpExecArray } => x.m !== null);
-    if (pathMatches.length === 0)
-      throw new AppError('NOT_FOUND', `No route ${request.method} ${request.path}.`);
-    const hit = pathMatches.find((x) => x.c.route.method === request.method);
+    const hit = matchRoute(request.method, request.path);
     if (!hit) {
-      const allowed = pathMatches.map((x) => x.c.route.method).join(', ');
+      const pathMatches = compiled.filter((c) => c.pattern.test(request.path));
+      if (pathMatches.length === 0)
+        throw new AppError('NOT_FOUND', `No route ${request.method} ${request.path}.`);
+      const allowed = pathMatches.map((c) => c.route.method).join(', ');
       throw new AppError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; use ${allowed}.`, {
-        details: { allowed: pathMatches.map((x) => x.c.route.method) },
+        details: { allowed: pathMatches.map((c) => c.route.method) },
       });
     }
     const { route } = hit.c;

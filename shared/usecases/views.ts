@@ -1,7 +1,8 @@
 /** Turning stored records into the API's objects (DESIGN section 4). */
 import { activeProfiles, certificateStatus, daysUntil, EXPIRING_STATUS_DAYS } from '../domain/expiry';
-import type { CertificateRecord, CertificateStatus, TenantAssignments } from '../domain/types';
+import type { CertificateStatus, TenantAssignments } from '../domain/types';
 import type { Warning } from '../errors';
+import type { CertificateSummary } from '../ports';
 import type { CoreConfig } from './deps';
 
 export interface CertificateView {
@@ -28,7 +29,7 @@ export interface CertificateView {
 }
 
 /** Upload-time warnings, with EXPIRES_SOON recomputed for today. */
-function currentWarnings(record: CertificateRecord, now: Date): Warning[] {
+function currentWarnings(record: CertificateSummary, now: Date): Warning[] {
   const warnings = record.warnings.filter((w) => w.code !== 'EXPIRES_SOON');
   const days = daysUntil(record.notAfter, now);
   if (days < EXPIRING_STATUS_DAYS && Date.parse(record.notAfter) > now.getTime()) {
@@ -41,7 +42,7 @@ function currentWarnings(record: CertificateRecord, now: Date): Warning[] {
 }
 
 export function certificateView(
-  record: CertificateRecord,
+  record: CertificateSummary,
   state: TenantAssignments,
   now: Date,
   config: Pick<CoreConfig, 'flow'>,

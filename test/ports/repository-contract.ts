@@ -111,6 +111,17 @@ export function describeRepositoryContract(name: string, factory: RepositoryFact
         expect(seen.items.map((r) => r.id)).toEqual([...ids].sort());
       });
 
+      it('pages certificates with every field of the record but the PEM, which it may leave out', async () => {
+        const record = makeRecord({ tenantId: tenantA, keyId: 'vault-key-1', nextNotifyAt: null });
+        await repo.createCertificate(record);
+        const { certificatePem: _pem, ...summary } = record;
+
+        const page = await repo.pageCertificates(tenantA, { limit: 10 });
+
+        expect(page.items).toHaveLength(1);
+        expect(page.items[0]).toMatchObject(summary);
+      });
+
       it('pages notifications, each exactly once', async () => {
         for (let i = 0; i < 5; i++) {
           await repo.addNotificationOnce(

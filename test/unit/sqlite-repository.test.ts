@@ -188,6 +188,35 @@ describe('SqliteCertificateRepository', () => {
     ]);
   });
 
+  it('reads certificates written under schema 4 whole once migrated, and lists them without reading the PEM', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    for (const step of MIGRATIONS.slice(0, 4)) db.exec(step.sql);
+    db.pragma('user_version = 4');
+    const old = makeRecord({ tenantId: 'acme', id: 'cert-old', keyId: 'key-1' });
+    const { tenantId: _t, id: _i, nextNotifyAt, notifiedThresholdDays, ...rest } = old;
+    db.prepare(
+      `INSERT INTO certificates (tenant_id, id, uploaded_at, next_notify_at, notified_threshold_days, record)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run('acme', 'cert-old', old.uploadedAt, nextNotifyAt, notifiedThresholdDays, JSON.stringify(rest));
+    db.close();
+
+    const repo = openRepo();
+    const stored = new Database(file, { readonly: true });
+    const row = stored.prepare('SELECT record, certificate_pem FROM certificates').get() as {
+      record: string;
+      certificate_pem: string;
+    };
+    stored.close();
+    const { certificatePem: _pem, ...summary } = old;
+
+    expect(await repo.getCertificate('acme', 'cert-old')).toEqual(old);
+    expect(await repo.listCertificates('acme')).toEqual([old]);
+    expect(await repo.pageCertificates('acme', { limit: 10 })).toEqual({ items: [summary] });
+    expect(row.certificate_pem).toBe(old.certificatePem);
+    expect(row.record).not.toContain('BEGIN CERTIFICATE');
+  });
+
   it('orders audit entries with the same timestamp newest first', async () => {
     const repo = openRepo();
     const at = '2026-01-01T00:00:00.000Z';

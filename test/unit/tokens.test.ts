@@ -3,7 +3,12 @@ import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import { readFunction } from '../../functions/aws/handlers/read';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { jwtAuthenticator } from '../../functions/azure/auth';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER, verifyLocalToken } from '../../functions/common/local-tokens';
+import {
+  cachedLocalTokenVerifier,
+  LOCAL_AUDIENCE,
+  LOCAL_ISSUER,
+  verifyLocalToken,
+} from '../../functions/common/local-tokens';
 import { AuthError } from '../../shared/errors';
 import type { ApiRequest } from '../../shared/http/api-handler';
 import { principalFromClaims } from '../../shared/http/auth';
@@ -132,6 +137,99 @@ describe('local runtime tokens (verifyLocalToken)', () => {
     await expect(verifyLocalToken(secret, token)).resolves.toEqual({
       subject: 'u',
       tenants: ['acme', 'beta'],
+      roles: ['admin'],
+    });
+  });
+});
+
+describe("cachedLocalTokenVerifier (the local server's remembered tokens)", () => {
+  const secret = randomBytes(32);
+  const sign = (claims: Record<string, unknown>, key = secret) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(LOCAL_ISSUER)
+      .setAudience(LOCAL_AUDIENCE)
+      .sign(key);
+  const good = (extra: Record<string, unknown> = {}) =>
+    sign({ sub: 'u', tenant: 'acme', roles: ['admin'], iat: NOW(), exp: NOW() + 600, ...extra });
+
+  it('refuses every token verifyLocalToken refuses, the second time too, and remembers none of them', async () => {
+    const tokens = await Promise.all(hostileClaims().map(([, claims]) => sign(claims)));
+    tokens.push(
+      await good({}).then((t) => `${t.slice(0, -2)}AA`),
+      await sign({ sub: 'u', exp: NOW() + 60 }, randomBytes(32)),
+    );
+    const cached = cachedLocalTokenVerifier(secret);
+
+    const first = await Promise.all(tokens.map((t) => refusal(() => cached.verify(t))));
+    const second = await Promise.all(tokens.map((t) => refusal(() => cached.verify(t))));
+
+    expect(first).toEqual(tokens.map(() => 'UNAUTHORIZED'));
+    expect(second).toEqual(first);
+    expect(cached.size()).toBe(0);
+  });
+
+  it('accepts a remembered token again with the same caller', async () => {
+    const token = await good({ tenants: ['beta'] });
+    const cached = cachedLocalTokenVerifier(secret);
+
+    const first = await cached.verify(token);
+    const second = await cached.verify(token);
+
+    expect(second).toEqual(first);
+    expect(second).toEqual({ subject: 'u', tenants: ['acme', 'beta'], roles: ['admin'] });
+    expect(cached.size()).toBe(1);
+  });
+
+  it('refuses a remembered token once its exp has passed', async () => {
+    const exp = NOW() + 30;
+    const token = await good({ exp });
+    const cached = cachedLocalTokenVerifier(secret);
+    await cached.verify(token);
+
+    const atExp = await refusal(() => cached.verify(token, new Date(exp * 1000)));
+    const justBefore = await refusal(() => cached.verify(token, new Date(exp * 1000 - 1)));
+
+    expect(atExp).toBe('UNAUTHORIZED');
+    expect(justBefore).toBe('accepted');
+  });
+
+  it('refuses a remembered token when the clock is back before its iat or nbf less the skew', async () => {
+    const nbf = NOW() + 30;
+    const token = await good({ nbf });
+    const cached = cachedLocalTokenVerifier(secret);
+    await cached.verify(token);
+
+    const early = await refusal(() => cached.verify(token, new Date((nbf - 61) * 1000)));
+    const withinSkew = await refusal(() => cached.verify(token, new Date((nbf - 60) * 1000)));
+
+    expect(early).toBe('UNAUTHORIZED');
+    expect(withinSkew).toBe('accepted');
+  });
+
+  it('remembers at most maxEntries tokens, and none longer than maxTokenLength', async () => {
+    const cached = cachedLocalTokenVerifier(secret, { maxEntries: 2, maxTokenLength: 400 });
+    const tokens = await Promise.all([1, 2, 3].map((n) => good({ sub: `user-${n}` })));
+    const long = await good({ padding: 'x'.repeat(400) });
+
+    for (const token of tokens) await cached.verify(token);
+    await expect(cached.verify(long)).resolves.toMatchObject({ subject: 'u' });
+
+    expect(cached.size()).toBe(2);
+    await expect(cached.verify(tokens[0]!)).resolves.toMatchObject({ subject: 'user-1' });
+  });
+
+  it('gives each call its own copy of the caller', async () => {
+    const token = await good();
+    const cached = cachedLocalTokenVerifier(secret);
+    const first = await cached.verify(token);
+
+    first.tenants.push('other');
+    first.roles.push('decrypt');
+
+    await expect(cached.verify(token)).resolves.toEqual({
+      subject: 'u',
+      tenants: ['acme'],
       roles: ['admin'],
     });
   });
