@@ -18,7 +18,7 @@ import { REQUEST_ID_HEADER, requestIdOf } from '../../shared/http/request-id';
 import type { AnyRoute } from '../../shared/http/route-specs';
 import { type MetricName, type Metrics, ROUTE_METRICS } from '../../shared/metrics';
 import type { CoreDeps } from '../../shared/usecases/deps';
-import { onceOrRetry } from '../common/once';
+import { once } from '../common/once';
 import { VERSION } from '../common/version';
 import { lambdaMetrics } from './adapters/emf-metrics';
 import { assertServesExactly, type HttpFunctionName, methodsAllowedOn } from './routing';
@@ -131,16 +131,13 @@ async function claimsRequired(): Promise<never> {
 
 /**
  * The Lambda handler of one HTTP function: the shared API handler restricted to the routes of
- * this function's groups, with deps built on the first invocation that reaches a route (a
- * `$default` answer needs none). `makeDeps` may be asynchronous: the deployed functions load the
- * AWS SDK there, on first use, rather than at require time; a failed build is retried by the next
- * request rather than cached. The handler file passes its
+ * this function's groups, with deps built on the first invocation. The handler file passes its
  * routes in (importing only its groups' route modules keeps other use cases out of its bundle);
  * they are checked against the routing table at load.
  */
 export function httpFunction(
   fn: HttpFunctionName,
-  makeDeps: () => CoreDeps | Promise<CoreDeps>,
+  makeDeps: () => CoreDeps,
   options: { routes: AnyRoute[]; openApiDocument?: () => unknown; metrics?: Metrics },
 ): HttpApiHandler {
   assertServesExactly(fn, options.routes);
@@ -151,9 +148,9 @@ export function httpFunction(
     const metric = ROUTE_METRICS.get(route.operationId);
     if (metric !== undefined) metricOfRoute.set(`${route.method} ${route.path}`, metric);
   }
-  const api = onceOrRetry(async () =>
+  const api = once(() =>
     createApiHandler({
-      deps: await makeDeps(),
+      deps: makeDeps(),
       authenticate: claimsRequired,
       version: VERSION,
       routes: options.routes,
@@ -173,7 +170,7 @@ export function httpFunction(
       response.headers[REQUEST_ID_HEADER] = requestIdOf(request.headers);
       return toHttpApiResult(response);
     }
-    const response = await (await api())({
+    const response = await api()({
       ...request,
       ...(context?.awsRequestId ? { logFields: { awsRequestId: context.awsRequestId } } : {}),
     });

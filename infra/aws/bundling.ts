@@ -39,8 +39,8 @@ export const ESBUILD_TARGET = 'node22';
  * three variables Lambda sets) loads faster than the runtime's copy, but the read function is
  * then ~440 KB and write/decrypt ~770-790 KB, over the bundle budgets (read 200 KB, every function
  * 300 KB). So the SDK stays external, and the HTTP functions load it on their first request
- * instead (functions/aws/handlers/<fn>-deps.ts, loaded with `import()`), which esbuild keeps
- * lazy in the CJS bundle: the require time carries only our code.
+ * instead (functions/aws/handlers/<fn>-deps.ts, `require()`d inside `loadDeps`), which esbuild keeps
+ * lazy in the bundle: the require time carries only our code.
  */
 export const EXTERNAL_MODULES: readonly string[] = ['@aws-sdk/*'];
 

@@ -263,11 +263,11 @@ describe('AWS Lambda handlers (against moto)', () => {
   });
 
   describe('deps built on the first request', () => {
-    it('builds asynchronous deps once, and retries a build that failed on the next request', async () => {
+    it('builds deps once, and retries a build that failed on the next request', async () => {
       const tenant = uniqueTenantId();
       const event = apiEvent({ method: 'GET', path: `/v1/tenants/${tenant}/certificates`, tenant });
       let builds = 0;
-      const handler = readFunction(async () => {
+      const handler = readFunction(() => {
         builds++;
         // The first build fails as a missing setting does (requireEnv throws).
         return readDeps({ dynamodb: clients.dynamodb }, builds === 1 ? {} : env);

@@ -1,7 +1,7 @@
 /**
  * The decrypt function's AWS wiring: its SDK clients and the adapters over them. Kept out of
- * decrypt.ts, which loads this module on the first request (`import()`), so that a cold start's
- * require time carries no AWS SDK (BENCHMARKS.md, cold start).
+ * decrypt.ts, which loads this module on the first request (`require()` in `loadDeps`), so that a
+ * cold start's require time carries no AWS SDK (BENCHMARKS.md, cold start).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';

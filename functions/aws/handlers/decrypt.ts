@@ -12,17 +12,21 @@
  */
 import { decryptRoutes } from '../../../shared/http/route-groups/decrypt';
 import type { CoreDeps } from '../../../shared/usecases/deps';
-import { onceOrRetry } from '../../common/once';
+import { once } from '../../common/once';
 import { httpFunction } from '../http';
 import type { HttpApiHandler } from '../runtime';
 
 /** The decrypt function over the given deps. */
-export function decryptFunction(makeDeps: () => CoreDeps | Promise<CoreDeps>): HttpApiHandler {
+export function decryptFunction(makeDeps: () => CoreDeps): HttpApiHandler {
   return httpFunction('decrypt', makeDeps, { routes: decryptRoutes });
 }
 
-/** Loads the SDK and builds the deps: what the first request pays on top of the require time. */
-export const loadDeps = onceOrRetry(async () => (await import('./decrypt-deps')).lambdaDecryptDeps());
+/** Loads the SDK and builds the deps, once: what the first request pays on top of the require time. */
+export const loadDeps = once(() =>
+  // require() inside the function, not import: esbuild bundles the module but runs it only here,
+  // and tsx and jest resolve it as they resolve the static imports.
+  (require('./decrypt-deps') as typeof import('./decrypt-deps')).lambdaDecryptDeps(),
+);
 
 /** Lambda entry point (API Gateway HTTP API, payload 2.0). */
 export const handler = decryptFunction(loadDeps);

@@ -1,7 +1,7 @@
 /**
  * The read function's AWS wiring: the DynamoDB client and repository. Kept out of read.ts, which
- * loads this module on the first request that needs deps (`import()`), so that a cold start's
- * require time carries no AWS SDK (BENCHMARKS.md, cold start).
+ * loads this module on the first request that needs deps (`require()` in `loadDeps`), so that a
+ * cold start's require time carries no AWS SDK (BENCHMARKS.md, cold start).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CoreDeps } from '../../../shared/usecases/deps';

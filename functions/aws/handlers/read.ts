@@ -11,21 +11,25 @@ import { buildOpenApiDocument } from '../../../shared/http/openapi';
 import { publicRoutes } from '../../../shared/http/route-groups/public';
 import { readRoutes } from '../../../shared/http/route-groups/read';
 import type { CoreDeps } from '../../../shared/usecases/deps';
-import { once, onceOrRetry } from '../../common/once';
+import { once } from '../../common/once';
 import { VERSION } from '../../common/version';
 import { httpFunction } from '../http';
 import type { HttpApiHandler } from '../runtime';
 
 /** The read function over the given deps: public and read routes, the OpenAPI document, and 404/405. */
-export function readFunction(makeDeps: () => CoreDeps | Promise<CoreDeps>): HttpApiHandler {
+export function readFunction(makeDeps: () => CoreDeps): HttpApiHandler {
   return httpFunction('read', makeDeps, {
     routes: [...publicRoutes, ...readRoutes],
     openApiDocument: once(() => buildOpenApiDocument(VERSION)),
   });
 }
 
-/** Loads the SDK and builds the deps: what the first request pays on top of the require time. */
-export const loadDeps = onceOrRetry(async () => (await import('./read-deps')).lambdaReadDeps());
+/** Loads the SDK and builds the deps, once: what the first request pays on top of the require time. */
+export const loadDeps = once(() =>
+  // require() inside the function, not import: esbuild bundles the module but runs it only here,
+  // and tsx and jest resolve it as they resolve the static imports.
+  (require('./read-deps') as typeof import('./read-deps')).lambdaReadDeps(),
+);
 
 /** Lambda entry point (API Gateway HTTP API, payload 2.0). */
 export const handler = readFunction(loadDeps);

@@ -1,7 +1,7 @@
 /**
  * The write function's AWS wiring: its four SDK clients and the adapters over them. Kept out of
- * write.ts, which loads this module on the first request (`import()`), so that a cold start's
- * require time carries no AWS SDK (BENCHMARKS.md, cold start).
+ * write.ts, which loads this module on the first request (`require()` in `loadDeps`), so that a
+ * cold start's require time carries no AWS SDK (BENCHMARKS.md, cold start).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
