@@ -1,7 +1,7 @@
 /**
  * How the Lambda functions are bundled: one list of entry points and one set of esbuild options,
  * used by the CDK stack (infra/aws/reccert-stack.ts) and by the cold-start benchmark
- * (bench/cold-start.ts), so the benchmark measures exactly the bundles that are deployed.
+ * (bench/coldstart.ts), so the benchmark measures exactly the bundles that are deployed.
  *
  * Keep the exports stable: the benchmark imports them.
  */
@@ -33,6 +33,14 @@ export const ESBUILD_TARGET = 'node22';
  * wire whatever SDK serialized it; test/aws/kms-s3-keystore.test.ts sends a PutObject without
  * IfNoneMatch through it and gets the 412. Everything else the adapters use (conditional puts,
  * transactions, GenerateDataKey with an encryption context, PutEvents, Publish) predates SDK v3.
+ *
+ * Issue 18 measured the alternative side by side (bench/coldstart.ts, BENCHMARKS.md): the SDK
+ * bundled in as ESM (`mainFields: module,main`, minified, the credential chain replaced by the
+ * three variables Lambda sets) loads faster than the runtime's copy, but the read function is
+ * then ~440 KB and write/decrypt ~770-790 KB, over the bundle budgets (read 200 KB, every function
+ * 300 KB). So the SDK stays external, and the HTTP functions load it on their first request
+ * instead (functions/aws/handlers/<fn>-deps.ts, `require()`d inside `loadDeps`), which esbuild keeps
+ * lazy in the bundle: the require time carries only our code.
  */
 export const EXTERNAL_MODULES: readonly string[] = ['@aws-sdk/*'];
 

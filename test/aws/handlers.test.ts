@@ -10,8 +10,10 @@ import {
   eventOfMessage,
 } from '../../functions/aws/handlers/assignment-consumer';
 import { expiryScanFunction, scanDeps } from '../../functions/aws/handlers/expiry-scan';
-import { readDeps, readFunction } from '../../functions/aws/handlers/read';
-import { type WriteClients, writeDeps, writeFunction } from '../../functions/aws/handlers/write';
+import { readFunction } from '../../functions/aws/handlers/read';
+import { readDeps } from '../../functions/aws/handlers/read-deps';
+import { writeFunction } from '../../functions/aws/handlers/write';
+import { type WriteClients, writeDeps } from '../../functions/aws/handlers/write-deps';
 import type { HttpApiEvent, HttpApiResult } from '../../functions/aws/runtime';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import { sqsEvent } from '../../scripts/hosts/sqs-event-source';
@@ -257,6 +259,28 @@ describe('AWS Lambda handlers (against moto)', () => {
       expect(writeRouteOnRead.status).toBe(405);
       expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
       expect(wrongMethod).toMatchObject({ status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED' } } });
+    });
+  });
+
+  describe('deps built on the first request', () => {
+    it('builds deps once, and retries a build that failed on the next request', async () => {
+      const tenant = uniqueTenantId();
+      const event = apiEvent({ method: 'GET', path: `/v1/tenants/${tenant}/certificates`, tenant });
+      let builds = 0;
+      const handler = readFunction(() => {
+        builds++;
+        // The first build fails as a missing setting does (requireEnv throws).
+        return readDeps({ dynamodb: clients.dynamodb }, builds === 1 ? {} : env);
+      });
+
+      const first = handler(event);
+      await expect(first).rejects.toThrow(/TABLE_NAME is not set/);
+      const second = json(await handler(event));
+      const third = json(await handler(event));
+
+      expect(second.status).toBe(200);
+      expect(third.status).toBe(200);
+      expect(builds).toBe(2);
     });
   });
 

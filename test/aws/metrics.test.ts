@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { emfMetrics } from '../../functions/aws/adapters/emf-metrics';
 import { expiryScanFunction, scanDeps } from '../../functions/aws/handlers/expiry-scan';
-import { writeDeps } from '../../functions/aws/handlers/write';
+import { writeDeps } from '../../functions/aws/handlers/write-deps';
 import { httpFunction } from '../../functions/aws/http';
 import type { HttpApiEvent } from '../../functions/aws/runtime';
 import { type AwsResources, provisionAwsResources } from '../../scripts/emulators/moto-resources';

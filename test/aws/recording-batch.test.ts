@@ -17,7 +17,7 @@ import {
   batchDeps,
   recordingBatchFunction,
 } from '../../functions/aws/handlers/recording-batch';
-import { writeDeps } from '../../functions/aws/handlers/write';
+import { writeDeps } from '../../functions/aws/handlers/write-deps';
 import { provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import { createEncryptStream } from '../../shared/recording';
 import { parseRecordingHeader } from '../../shared/recording/header/auth-enveloped-data';

@@ -13,7 +13,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { KmsS3Keystore, keyObjectKey } from '../../functions/aws/adapters/kms-s3-keystore';
-import { writeDeps } from '../../functions/aws/handlers/write';
+import { writeDeps } from '../../functions/aws/handlers/write-deps';
 import { motoClientConfig, provisionAwsResources } from '../../scripts/emulators/moto-resources';
 import {
   ensureMotoInstalled,

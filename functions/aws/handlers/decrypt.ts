@@ -6,49 +6,27 @@
  * verified: a tampered recording is answered 422, never a partial plaintext. A Lambda response
  * carries at most 6 MB (a binary body base64-encoded in it), so a genuine recording of more than
  * 4 MiB of plaintext is answered 413 PAYLOAD_TOO_LARGE (shared/http/api-handler.ts's default).
+ *
+ * The AWS wiring (decrypt-deps.ts: SDK clients, adapters) is loaded on the first request, not at
+ * require time, so the require time of a cold start carries no AWS SDK.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { S3Client } from '@aws-sdk/client-s3';
 import { decryptRoutes } from '../../../shared/http/route-groups/decrypt';
 import type { CoreDeps } from '../../../shared/usecases/deps';
-import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
-import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
+import { once } from '../../common/once';
 import { httpFunction } from '../http';
-import { coreDeps, type HttpApiHandler, requireEnv } from '../runtime';
-
-/** The SDK clients the decrypt function uses. */
-export interface DecryptClients {
-  dynamodb: DynamoDBClient;
-  s3: S3Client;
-  kms: KMSClient;
-}
-
-/** The decrypt function's deps from its clients and environment. */
-export function decryptDeps(clients: DecryptClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
-  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
-    tableName: requireEnv('TABLE_NAME', env),
-  });
-  return coreDeps(
-    'decrypt',
-    {
-      repo,
-      escrow: repo,
-      custody: new KmsS3Keystore(clients.kms, clients.s3, {
-        bucketName: requireEnv('BUCKET_NAME', env),
-        kmsKeyId: requireEnv('KMS_KEY_ID', env),
-      }),
-    },
-    env,
-  );
-}
+import type { HttpApiHandler } from '../runtime';
 
 /** The decrypt function over the given deps. */
 export function decryptFunction(makeDeps: () => CoreDeps): HttpApiHandler {
   return httpFunction('decrypt', makeDeps, { routes: decryptRoutes });
 }
 
-/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
-export const handler = decryptFunction(() =>
-  decryptDeps({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), kms: new KMSClient({}) }),
+/** Loads the SDK and builds the deps, once: what the first request pays on top of the require time. */
+export const loadDeps = once(() =>
+  // require() inside the function, not import: esbuild bundles the module but runs it only here,
+  // and tsx and jest resolve it as they resolve the static imports.
+  (require('./decrypt-deps') as typeof import('./decrypt-deps')).lambdaDecryptDeps(),
 );
+
+/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
+export const handler = decryptFunction(loadDeps);

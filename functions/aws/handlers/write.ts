@@ -1,58 +1,27 @@
 /**
  * The write function: upload and preview, delete, IVR assignment requests and screen-recording
  * changes. It seals keys (KMS data keys + S3), writes metadata and publishes domain events.
+ *
+ * The AWS wiring (write-deps.ts: SDK clients, adapters) is loaded on the first request, not at
+ * require time, so the require time of a cold start carries no AWS SDK.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { S3Client } from '@aws-sdk/client-s3';
 import { writeRoutes } from '../../../shared/http/route-groups/write';
 import type { CoreDeps } from '../../../shared/usecases/deps';
-import { DynamoDbCertificateRepository } from '../adapters/dynamodb-repository';
-import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
-import { KmsS3Keystore } from '../adapters/kms-s3-keystore';
+import { once } from '../../common/once';
 import { httpFunction } from '../http';
-import { coreDeps, type HttpApiHandler, requireEnv } from '../runtime';
-
-/** The SDK clients the write function uses. */
-export interface WriteClients {
-  dynamodb: DynamoDBClient;
-  s3: S3Client;
-  kms: KMSClient;
-  events: EventBridgeClient;
-}
-
-/** The write function's deps from its clients and environment. */
-export function writeDeps(clients: WriteClients, env: NodeJS.ProcessEnv = process.env): CoreDeps {
-  const repo = new DynamoDbCertificateRepository(clients.dynamodb, {
-    tableName: requireEnv('TABLE_NAME', env),
-  });
-  return coreDeps(
-    'write',
-    {
-      repo,
-      escrow: repo,
-      custody: new KmsS3Keystore(clients.kms, clients.s3, {
-        bucketName: requireEnv('BUCKET_NAME', env),
-        kmsKeyId: requireEnv('KMS_KEY_ID', env),
-      }),
-      events: new EventBridgePublisher(clients.events, { eventBusName: requireEnv('EVENT_BUS_NAME', env) }),
-    },
-    env,
-  );
-}
+import type { HttpApiHandler } from '../runtime';
 
 /** The write function over the given deps. */
 export function writeFunction(makeDeps: () => CoreDeps): HttpApiHandler {
   return httpFunction('write', makeDeps, { routes: writeRoutes });
 }
 
-/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
-export const handler = writeFunction(() =>
-  writeDeps({
-    dynamodb: new DynamoDBClient({}),
-    s3: new S3Client({}),
-    kms: new KMSClient({}),
-    events: new EventBridgeClient({}),
-  }),
+/** Loads the SDK and builds the deps, once: what the first request pays on top of the require time. */
+export const loadDeps = once(() =>
+  // require() inside the function, not import: esbuild bundles the module but runs it only here,
+  // and tsx and jest resolve it as they resolve the static imports.
+  (require('./write-deps') as typeof import('./write-deps')).lambdaWriteDeps(),
 );
+
+/** Lambda entry point (API Gateway HTTP API, payload 2.0). */
+export const handler = writeFunction(loadDeps);
