@@ -42,7 +42,7 @@ import {
   DEFAULT_SIZES,
   recordingBatchFunction,
 } from '../functions/aws/handlers/recording-batch';
-import { writeDeps } from '../functions/aws/handlers/write';
+import { writeDeps } from '../functions/aws/handlers/write-deps';
 import { motoClientConfig, provisionAwsResources } from '../scripts/emulators/moto-resources';
 import { ensureMotoInstalled, startMoto, stopMoto } from '../scripts/emulators/moto-server';
 import { createEncryptStream } from '../shared/recording';
