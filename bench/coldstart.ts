@@ -14,9 +14,9 @@
  * measured as "require + first-call init": require, then the handler's `loadDeps()` (load the
  * SDK, build the clients and adapters) — the honest cold start, short of the network call itself.
  *
- * Budgets (non-zero exit when missed): every function at or under 300 KB and 25 ms of require
- * time over `node -e 0`; the read path at or under 200 KB; every HTTP function's require time at
- * or under 0.25x the naive bundle's. KB = 1000 bytes.
+ * Budgets (non-zero exit when missed): every function at or under 300 KB, the read path at or
+ * under 200 KB; every HTTP function (read, write, decrypt) at or under 25 ms of require time over
+ * `node -e 0` and 0.25x the naive bundle's. KB = 1000 bytes.
  */
 
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -417,11 +417,13 @@ async function main(): Promise<void> {
       budgets.push(
         budget(`${t.name} bundle size (read path)`, t.bytes! / KB, 'max', READ_PATH_BUDGET_KB, 'KB'),
       );
+    // Issue 18 budgets the HTTP functions' require time, the cold start an administrator waits
+    // on; the event-driven functions' figures stay in the table, unbudgeted.
+    if (!t.http) continue;
     budgets.push(budget(`${t.name} require time over node -e 0`, overBase(t), 'max', BUDGET_MS, 'ms'));
-    if (t.http)
-      budgets.push(
-        budget(`${t.name} require time / naive SDK bundle's`, ratio(overBase(t)), 'max', BUDGET_RATIO, 'x'),
-      );
+    budgets.push(
+      budget(`${t.name} require time / naive SDK bundle's`, ratio(overBase(t)), 'max', BUDGET_RATIO, 'x'),
+    );
   }
   report(
     {
