@@ -10,9 +10,8 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /**
- * Read and write in 1 MiB pieces: few calls per byte, constant memory. On the file paths each
- * piece is also one `cipher.update`: smaller updates were faster in memory but slower file to
- * file (bench/notes/crypto.md has the table).
+ * Read and write in 1 MiB pieces: few calls per byte, constant memory; 256 KiB and 2 MiB chunks
+ * were slower on the file paths (bench/notes/crypto.md has the table).
  */
 export const READ_CHUNK_SIZE = 1024 * 1024;
 

@@ -28,7 +28,7 @@ export {
   type EncryptFileOptions,
   type EncryptOptions,
   encryptFile,
-  STREAM_UPDATE_SIZE,
+  UPDATE_SIZE,
 } from './encryptor';
 export { type ChunkOptions, READ_CHUNK_SIZE } from './files';
 export type { MatchedRecipient, RecipientId, SessionKeyUnwrapper } from './ports';

@@ -96,6 +96,7 @@ describe('encryptFile of a file that changes while it is read', () => {
       code: 'VALIDATION_ERROR',
       message: expect.stringContaining('changed while it was read'),
     });
+    await changed;
     expect(await listDir(dir)).toEqual(before);
   });
 });
