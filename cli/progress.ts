@@ -65,13 +65,18 @@ export class ProgressMeter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
+    this.update(this.bytes + chunk.length);
+    callback(null, chunk);
+  }
+
+  /** Sets the bytes done so far, for jobs that report progress instead of streaming through. */
+  update(bytes: number): void {
+    this.bytes = bytes;
     const t = this.now();
     if (this.io.stderrTerminal && t - this.lastDraw >= REDRAW_MS) {
       this.lastDraw = t;
       this.draw(t);
     }
-    callback(null, chunk);
   }
 
   /** Draws the final state and moves to a new line (call once the job succeeded). */

@@ -4,11 +4,9 @@
  * which writes the whole plaintext even when the GCM tag fails, OUT appears only once the tag
  * verified; a tampered or truncated file leaves nothing behind and exits 1.
  */
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createDecryptStream, PrivateKeyUnwrapper, READ_CHUNK_SIZE } from '../../shared/recording';
-import { writeAtomically } from '../../shared/recording/files';
+import { type DecryptResult, decryptFile, PrivateKeyUnwrapper } from '../../shared/recording';
 import { flag, parseCommandArgs, positionals, str } from '../args';
 import { EXIT, UsageError } from '../errors';
 import { json, table } from '../format';
@@ -71,16 +69,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     ...(certificate === undefined ? {} : { certificate }),
     ...(password === undefined ? {} : { password }),
   });
-  const decryptor = createDecryptStream(
-    unwrapper,
-    certificate === undefined ? {} : { certificates: [certificate] },
-  );
   const meter = new ProgressMeter(io, 'decrypting', stat.size);
-  let result: Awaited<typeof decryptor.completed>;
+  let result: DecryptResult;
   try {
-    result = await writeAtomically(resolve(io.cwd, output), async (out) => {
-      await pipeline(createReadStream(inPath, { highWaterMark: READ_CHUNK_SIZE }), meter, decryptor, out);
-      return decryptor.completed;
+    result = await decryptFile(inPath, resolve(io.cwd, output), unwrapper, {
+      ...(certificate === undefined ? {} : { certificates: [certificate] }),
+      onProgress: (bytes) => meter.update(bytes),
     });
   } catch (error) {
     meter.clear();

@@ -3,12 +3,10 @@
  * AuthEnvelopedData (AES-256-GCM, RSA-OAEP SHA-256 per recipient) that `openssl cms -decrypt`
  * opens, streamed in constant memory.
  */
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { checkRecipientCertificate } from '../../shared/pki/validate';
-import { createEncryptStream, READ_CHUNK_SIZE } from '../../shared/recording';
-import { writeAtomically } from '../../shared/recording/files';
+import { encryptFile } from '../../shared/recording';
 import { flag, parseCommandArgs, positionals, strs } from '../args';
 import { EXIT, UsageError } from '../errors';
 import { json, table } from '../format';
@@ -53,13 +51,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   });
   if (!stat.isFile()) throw new UsageError(`'${input}' is not a file`, NAME);
 
-  const encryptor = createEncryptStream(certificates, { contentLength: stat.size });
   const meter = new ProgressMeter(io, 'encrypting', stat.size);
   const started = Date.now();
   try {
-    await writeAtomically(resolve(io.cwd, output), (out) =>
-      pipeline(createReadStream(inPath, { highWaterMark: READ_CHUNK_SIZE }), meter, encryptor, out),
-    );
+    await encryptFile(inPath, resolve(io.cwd, output), certificates, {
+      onProgress: (bytes) => meter.update(bytes),
+    });
   } catch (error) {
     meter.clear();
     throw error;

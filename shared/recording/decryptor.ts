@@ -11,13 +11,12 @@
  * for you: it writes to a temporary file and renames it only on success.
  */
 import { createDecipheriv, type DecipherGCM } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors';
 import { DerError, TAG } from '../pki/der';
 import { BerError, type BerHeader, berElementEnd, MAX_HEADER_LENGTH, readBerHeader } from './ber';
-import { READ_CHUNK_SIZE, writeAtomically } from './files';
+import { type ChunkOptions, READ_CHUNK_SIZE, readChunks, writeFileAtomically } from './files';
 import {
   type Frame,
   MAX_SKIP_DEPTH,
@@ -102,6 +101,10 @@ export class CmsDecryptStream extends Transform {
   private trailerStart = 0;
   private bytesOut = 0;
   private readonly attempts = { count: 0 };
+  /** Where plaintext goes: the readable side, or the file path's batch (see `decryptChunk`). */
+  private deliver: (plaintext: Buffer) => void = (plaintext) => {
+    this.push(plaintext);
+  };
 
   constructor(unwrapper: SessionKeyUnwrapper, options: DecryptOptions = {}) {
     super({ readableHighWaterMark: READ_CHUNK_SIZE, writableHighWaterMark: READ_CHUNK_SIZE });
@@ -123,7 +126,41 @@ export class CmsDecryptStream extends Transform {
     return this.attempts.count;
   }
 
+  /**
+   * Decrypts one chunk without the stream machinery (the file path, which writes the result
+   * itself): the plaintext it yields, in order. `chunk` is not referenced once this settles. Do
+   * not mix with writing to the stream.
+   * @internal
+   */
+  decryptChunk(chunk: Buffer): Promise<Buffer[]> {
+    return this.batch((callback) => this.consume(chunk, callback));
+  }
+
+  /**
+   * Ends the input of {@link decryptChunk}: checks the structure's end and the tag, and yields the
+   * last plaintext (if any). `completed` settles.
+   * @internal
+   */
+  endInput(): Promise<Buffer[]> {
+    return this.batch((callback) => this._flush(callback));
+  }
+
+  private batch(step: (callback: TransformCallback) => void): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    this.deliver = (plaintext) => out.push(plaintext);
+    return new Promise((resolve, reject) => {
+      step((error) => {
+        if (error) reject(error);
+        else resolve(out);
+      });
+    });
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.consume(chunk, callback);
+  }
+
+  private consume(chunk: Buffer, callback: TransformCallback): void {
     if (this.state === 'header') {
       this.onHeaderBytes(chunk, callback);
       return;
@@ -202,11 +239,16 @@ export class CmsDecryptStream extends Transform {
     this.headerChunks.push(chunk);
     this.headerBytes += chunk.length;
     if (this.headerBytes < this.need) {
+      this.headerChunks[this.headerChunks.length - 1] = Buffer.from(chunk);
       callback();
       return;
     }
     const buf = this.headerChunks.length === 1 ? this.headerChunks[0]! : Buffer.concat(this.headerChunks);
     this.headerChunks = [buf];
+    // What is kept for the next chunk is copied: the file path reuses its read buffers.
+    const keep = (): void => {
+      if (buf === chunk) this.headerChunks = [Buffer.from(chunk)];
+    };
     let parsed: RecordingHeader;
     try {
       parsed = parseRecordingHeader(buf, this.marks);
@@ -224,6 +266,7 @@ export class CmsDecryptStream extends Transform {
         );
         return;
       }
+      keep();
       callback();
       return;
     }
@@ -345,7 +388,7 @@ export class CmsDecryptStream extends Transform {
       const ciphertext = segments.length === 1 ? segments[0]! : Buffer.concat(segments);
       const plaintext = this.decipher!.update(ciphertext);
       this.bytesOut += plaintext.length;
-      if (plaintext.length > 0) this.push(plaintext);
+      if (plaintext.length > 0) this.deliver(plaintext);
     }
   }
 
@@ -412,7 +455,7 @@ export class CmsDecryptStream extends Transform {
     }
     if (rest.length > 0) {
       this.bytesOut += rest.length;
-      this.push(rest);
+      this.deliver(rest);
     }
   }
 }
@@ -445,20 +488,52 @@ export function decryptStream(
   return { plaintext: decryptor, completed: decryptor.completed };
 }
 
+/** Options of {@link decryptFile}. */
+export interface DecryptFileOptions extends DecryptOptions, ChunkOptions {
+  /** Called after each chunk with the CMS bytes read so far (a progress bar). */
+  onProgress?: (bytesRead: number) => void;
+}
+
 /**
  * Decrypts the file at `inPath` into `outPath`. The plaintext goes to a temporary file in the
  * same directory, which is renamed to `outPath` only after the tag verified and deleted otherwise,
  * so `outPath` never holds unauthenticated data.
+ *
+ * No streams: reads run ahead in the fs threadpool into reused buffers while the main thread
+ * decrypts, and each chunk's plaintext is written while the next is decrypted. Memory stays at a
+ * few chunks whatever the file's size.
  */
 export async function decryptFile(
   inPath: string,
   outPath: string,
   unwrapper: SessionKeyUnwrapper,
-  options: DecryptOptions = {},
+  options: DecryptFileOptions = {},
 ): Promise<DecryptResult> {
-  return writeAtomically(outPath, async (out) => {
-    const decryptor = createDecryptStream(unwrapper, options);
-    await pipeline(createReadStream(inPath, { highWaterMark: READ_CHUNK_SIZE }), decryptor, out);
-    return decryptor.completed;
-  });
+  const { chunkSize, onProgress, ...decryptOptions } = options;
+  const decryptor = createDecryptStream(unwrapper, decryptOptions);
+  const input = await fs.open(inPath, 'r');
+  try {
+    return await writeFileAtomically(outPath, async (out) => {
+      try {
+        let bytesRead = 0;
+        await readChunks(
+          input,
+          async (chunk) => {
+            const plaintext = await decryptor.decryptChunk(chunk);
+            if (plaintext.length > 0) await out.write(plaintext);
+            bytesRead += chunk.length;
+            onProgress?.(bytesRead);
+          },
+          chunkSize,
+        );
+        const rest = await decryptor.endInput();
+        if (rest.length > 0) await out.write(rest);
+        return await decryptor.completed;
+      } finally {
+        decryptor.destroy(); // settles `completed` on a read or write failure, drops the key
+      }
+    });
+  } finally {
+    await input.close();
+  }
 }

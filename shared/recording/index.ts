@@ -14,6 +14,7 @@
 export {
   CmsDecryptStream,
   createDecryptStream,
+  type DecryptFileOptions,
   type DecryptOptions,
   type DecryptResult,
   decryptFile,
@@ -21,8 +22,15 @@ export {
   MAX_KEY_OPERATIONS,
   MAX_RECIPIENTS,
 } from './decryptor';
-export { CmsEncryptStream, createEncryptStream, type EncryptOptions, encryptFile } from './encryptor';
-export { READ_CHUNK_SIZE } from './files';
+export {
+  CmsEncryptStream,
+  createEncryptStream,
+  type EncryptFileOptions,
+  type EncryptOptions,
+  encryptFile,
+  UPDATE_SIZE,
+} from './encryptor';
+export { type ChunkOptions, READ_CHUNK_SIZE } from './files';
 export type { MatchedRecipient, RecipientId, SessionKeyUnwrapper } from './ports';
 export { PrivateKeyUnwrapper, type PrivateKeyUnwrapperOptions } from './private-key-unwrapper';
 export { type CertificateInput, toRecipient, wrapSessionKey } from './recipients';
