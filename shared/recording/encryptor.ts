@@ -48,7 +48,7 @@ export interface EncryptOptions {
  * The encryptor's `cipher.update` size, in the stream and on the file path (where a chunk's
  * pieces go out in one writev). Each update's output is a fresh buffer: 64 KiB ones come from
  * the allocator's reused memory, 1 MiB ones cost fresh pages; node's cipher ran 1.7x faster in
- * 64 KiB updates than in 1 MiB ones here (bench/notes/crypto.md has the tables).
+ * 64 KiB updates than in 1 MiB ones here (BENCHMARKS.md, "recording", has the tables).
  */
 export const UPDATE_SIZE = 64 * 1024;
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 
 /**
  * Read and write in 1 MiB pieces: few calls per byte, constant memory; 256 KiB and 2 MiB chunks
- * were slower on the file paths (bench/notes/crypto.md has the table).
+ * were slower on the file paths (BENCHMARKS.md, "recording", has the table).
  */
 export const READ_CHUNK_SIZE = 1024 * 1024;
 
@@ -21,7 +21,7 @@ export const READ_CHUNK_SIZE = 1024 * 1024;
  */
 const READS_AHEAD = 2;
 
-/** Tuning of the file paths; the defaults are the measured best (see bench/notes/crypto.md). */
+/** Tuning of the file paths; the defaults are the measured best (see BENCHMARKS.md, "recording"). */
 export interface ChunkOptions {
   /** Bytes per read, per cipher update and per write (default `READ_CHUNK_SIZE`). */
   chunkSize?: number;
