@@ -71,8 +71,9 @@ export function msSince(start: bigint): number {
 }
 
 /** A number with `digits` decimals, or with thousands separators when it is large. */
-export function fmt(n: number | undefined, digits = 2): string {
-  if (n === undefined || Number.isNaN(n)) return 'n/a';
+export function fmt(n: number | null | undefined, digits = 2): string {
+  // null: a NaN that went through a results file (JSON has no NaN).
+  if (n === undefined || n === null || Number.isNaN(n)) return 'n/a';
   if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
   return n.toFixed(digits);
 }
